@@ -1,0 +1,9 @@
+export {
+  AviaryError,
+  ConcurrencyError,
+  ErrorCode,
+  formatIssues,
+  isAviaryError,
+  ValidationError,
+  type ValidationIssue,
+} from './errors.ts';
