@@ -12,7 +12,12 @@
  * AVIARY_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres) names an admin
  * connection; the bench creates and drops a database of its own.
  */
-import { openPostgresEventStore, type RecordedEvent } from '@aviary/event-store';
+import {
+  type EventStore,
+  type GlobalPosition,
+  openPostgresEventStore,
+  type RecordedEvent,
+} from '@aviary/event-store';
 import pg from 'pg';
 import { progress, report } from './report.ts';
 
@@ -21,31 +26,84 @@ const BATCHED_EVENTS = 200_000;
 const SINGLE_CALLERS = 64;
 const SINGLE_EVENTS = SINGLE_CALLERS * 300;
 const CONCURRENCY = 8;
+/** Concurrent batched appenders; BATCHED_EVENTS / BATCH must be a multiple of it. */
+const APPENDERS = 40;
 
-/** A realistic event (~450 bytes of JSON): an analysis verdict with its evidence. */
-const benchEventType = 'AnalysisVerdictRecorded';
-function eventData(i: number) {
-  return {
-    verdict: {
-      requestId: `release-checkout-42:eu-west-1:request-success-rate:${i}`,
-      releaseId: 'release-checkout-42',
-      cluster: 'eu-west-1',
-      checkName: 'request-success-rate',
-      outcome: 'ANALYSIS_OUTCOME_SUCCESSFUL',
-      evidence: {
-        value: 99.2,
-        thresholdRange: { min: 99 },
-        lowerBound: 98.61,
-        upperBound: 99.54,
-        canary: { totalCount: String(1204 + (i % 100)), badCount: '9' },
-        primary: { totalCount: '11872', badCount: '84' },
-        windowStart: '2026-11-22T00:00:00Z',
-        windowEnd: '2026-11-22T00:01:00Z',
-        query: 'sum by (cluster, namespace, workload, track) (rate(istio_requests_total[1m]))',
-      },
-      message: 'success rate 99.2% >= 99% over 1,204 requests',
-    },
-  };
+/**
+ * A release's mix of events, from ~50 to ~600 bytes of JSON: ticks, phase changes, weight
+ * commands to agents and analysis verdicts with their evidence, in turn.
+ */
+const EVENT_TYPES = [
+  'TickRecorded',
+  'CanaryPhaseChanged',
+  'CanaryWeightRequested',
+  'AnalysisVerdictRecorded',
+] as const;
+function benchEvent(i: number): { type: string; data: unknown } {
+  const type = EVENT_TYPES[i % EVENT_TYPES.length] as (typeof EVENT_TYPES)[number];
+  const at = new Date(Date.UTC(2026, 10, 22) + i * 1000).toISOString();
+  switch (type) {
+    case 'TickRecorded':
+      return { type, data: { now: at } };
+    case 'CanaryPhaseChanged':
+      return {
+        type,
+        data: {
+          cluster: 'eu-west-1',
+          previousPhase: 'CANARY_PHASE_WAITING',
+          phase: 'CANARY_PHASE_PROGRESSING',
+          reason: 'new revision 7d9f8c6b5 detected',
+        },
+      };
+    case 'CanaryWeightRequested':
+      return {
+        type,
+        data: {
+          command: {
+            commandId: `release-checkout-42:eu-west-1:weight:${i}`,
+            cluster: 'eu-west-1',
+            releaseId: 'release-checkout-42',
+            workload: { namespace: 'shop', name: 'checkout', kind: 'WORKLOAD_KIND_DEPLOYMENT' },
+            issuedAt: at,
+            setRoutes: {
+              router: 'ROUTER_KIND_ISTIO',
+              serviceName: 'checkout',
+              routes: { primaryWeightPercent: 80, canaryWeightPercent: 20 },
+            },
+          },
+        },
+      };
+    case 'AnalysisVerdictRecorded':
+      return {
+        type,
+        data: {
+          verdict: {
+            requestId: `release-checkout-42:eu-west-1:request-success-rate:${i}`,
+            releaseId: 'release-checkout-42',
+            cluster: 'eu-west-1',
+            checkName: 'request-success-rate',
+            outcome: 'ANALYSIS_OUTCOME_SUCCESSFUL',
+            evidence: {
+              value: 99.2,
+              thresholdRange: { min: 99 },
+              lowerBound: 98.61,
+              upperBound: 99.54,
+              canary: { totalCount: String(1204 + (i % 100)), badCount: '9' },
+              primary: { totalCount: '11872', badCount: '84' },
+              windowStart: '2026-11-22T00:00:00Z',
+              windowEnd: '2026-11-22T00:01:00Z',
+              query:
+                'sum by (cluster, namespace, workload, track) (rate(istio_requests_total[1m]))',
+            },
+            message: 'success rate 99.2% >= 99% over 1,204 requests',
+          },
+        },
+      };
+    default: {
+      const never: never = type;
+      throw new Error(`no sample for ${never}`);
+    }
+  }
 }
 
 export async function run(): Promise<void> {
@@ -63,8 +121,15 @@ export async function run(): Promise<void> {
   raw.on('error', (error) => progress(`baseline connection failed: ${error.message}`));
   try {
     await raw.query('CREATE TABLE raw_events (LIKE events INCLUDING ALL)');
-    const sample = { type: benchEventType, data: eventData(0) };
-    const canonical = (await canonicalise(store, sample)) as object;
+    const canonical: { type: string; data: unknown }[] = [];
+    for (let i = 0; i < EVENT_TYPES.length; i++) {
+      await store.append('bench-sample', [benchEvent(i)], { expectedVersion: BigInt(i) });
+    }
+    for (const event of await store.readStream('bench-sample')) {
+      canonical.push({ type: event.type, data: event.data });
+    }
+    const rawRow = (i: number) =>
+      canonical[i % canonical.length] as { type: string; data: unknown };
 
     // Baseline 1: raw batched inserts.
     progress(
@@ -74,9 +139,9 @@ export async function run(): Promise<void> {
       parallel(CONCURRENCY, BATCHED_EVENTS / BATCH, async (b) => {
         const rows = Array.from({ length: BATCH }, (_, i) => ({
           id: `raw-${b}-${i}`,
-          type: benchEventType,
+          type: rawRow(i).type,
           v: 1,
-          data: canonical,
+          data: rawRow(i).data,
           meta: {},
         }));
         await raw.query(
@@ -90,17 +155,14 @@ export async function run(): Promise<void> {
 
     // Store: batched appends with exact expected versions, several streams per appender.
     progress(
-      `store batched appends: ${BATCHED_EVENTS} events, ${BATCH} per append, ${CONCURRENCY * 4} appenders`,
+      `store batched appends: ${BATCHED_EVENTS} events, ${BATCH} per append, ${APPENDERS} appenders`,
     );
-    const appenders = CONCURRENCY * 4;
+    const appenders = APPENDERS;
     const perAppender = BATCHED_EVENTS / BATCH / appenders;
     const storeBatched = await timed(BATCHED_EVENTS, () =>
       parallel(appenders, appenders, async (a) => {
         for (let n = 0; n < perAppender; n++) {
-          const events = Array.from({ length: BATCH }, (_, i) => ({
-            type: benchEventType,
-            data: eventData(n * BATCH + i),
-          }));
+          const events = Array.from({ length: BATCH }, (_, i) => benchEvent(n * BATCH + i));
           await store.append(`release-bench${a}`, events, { expectedVersion: BigInt(n * BATCH) });
         }
       }),
@@ -113,7 +175,7 @@ export async function run(): Promise<void> {
         await raw.query(
           `INSERT INTO raw_events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata)
            VALUES ($1, 1, $1, $2, 1, $3::jsonb, '{}')`,
-          [`single-${i}`, benchEventType, JSON.stringify(canonical)],
+          [`single-${i}`, rawRow(i).type, JSON.stringify(rawRow(i).data)],
         );
       }),
     );
@@ -123,7 +185,7 @@ export async function run(): Promise<void> {
     const storeSingle = await timed(SINGLE_EVENTS, () =>
       parallel(SINGLE_CALLERS, SINGLE_CALLERS, async (a) => {
         for (let n = 0; n < SINGLE_EVENTS / SINGLE_CALLERS; n++) {
-          await store.append(`release-single${a}`, [{ type: benchEventType, data: eventData(n) }], {
+          await store.append(`release-single${a}`, [benchEvent(n)], {
             expectedVersion: BigInt(n),
           });
         }
@@ -132,7 +194,7 @@ export async function run(): Promise<void> {
     report('eventstore.append.single', storeSingle, 'events/s', rawSingle);
 
     // Everything the store appended, and the one sample event.
-    const total = BATCHED_EVENTS + SINGLE_EVENTS + 1;
+    const total = BATCHED_EVENTS + SINGLE_EVENTS + EVENT_TYPES.length;
     progress(`raw read of the log: ${total} events`);
     const rawRead = await timed(total, async () => {
       let tx = '0';
@@ -140,7 +202,8 @@ export async function run(): Promise<void> {
       for (;;) {
         const { rows } = await raw.query(
           `SELECT global_position::text AS pos, transaction_id::text AS tx, stream_id, stream_version::text AS ver,
-                  event_id, event_type, schema_version, data, metadata, recorded_at
+                  event_id, event_type, schema_version, data, metadata,
+                  floor(extract(epoch FROM recorded_at) * 1000)::float8 AS recorded_ms
            FROM events WHERE (transaction_id, global_position) > ($1::text::xid8, $2::bigint)
              AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
            ORDER BY transaction_id, global_position LIMIT 5000`,
@@ -152,17 +215,22 @@ export async function run(): Promise<void> {
         pos = lastRow.pos;
       }
     });
-    progress(`store replay: ${total} events read, checked and folded`);
+    progress(
+      `store replay: ${total} events read, checked and folded by a subscription from the start`,
+    );
     let folded = 0;
+    const end = await lastPosition(store);
     const replay = await timed(total, async () => {
       const state = new Map<string, { version: bigint; lastType: string }>();
-      let page = await store.readAll({ limit: 5000 });
-      for (;;) {
-        for (const event of page.events) fold(state, event);
-        folded += page.events.length;
-        if (!page.hasMore) break;
-        page = await store.readAll({ after: page.position, limit: 5000 });
-      }
+      const subscription = store.subscribe({
+        batchSize: 5000,
+        handler: async (events) => {
+          for (const event of events) fold(state, event);
+          folded += events.length;
+        },
+      });
+      await subscription.waitFor(end);
+      await subscription.stop();
     });
     if (folded !== total) throw new Error(`replay folded ${folded} events, expected ${total}`);
     report('eventstore.replay', replay, 'events/s', rawRead);
@@ -187,13 +255,10 @@ function fold(
   state.set(event.streamId, { version: event.streamVersion, lastType: event.type });
 }
 
-async function canonicalise(
-  store: Awaited<ReturnType<typeof openPostgresEventStore>>,
-  event: { type: string; data: unknown },
-): Promise<unknown> {
-  await store.append('bench-sample', [event], { expectedVersion: 'no_stream' });
-  const [stored] = await store.readStream('bench-sample');
-  return stored?.data;
+async function lastPosition(store: EventStore): Promise<GlobalPosition> {
+  let page = await store.readAll({ limit: 100_000 });
+  while (page.hasMore) page = await store.readAll({ after: page.position, limit: 100_000 });
+  return page.position;
 }
 
 /** Runs `task(0..count-1)` with at most `width` at once. */

@@ -139,11 +139,9 @@ export class KyselyEventStore implements EventStore {
     // Only transactions older than the oldest one still running are read: none of them can
     // commit any more, so nothing can appear behind the returned position later.
     const { rows } = await sql<EventRow>`
-      SELECT ${sql.raw(EVENT_COLUMNS)} FROM events
-      WHERE (transaction_id, global_position) > (${after.transactionId.toString()}::text::xid8, ${after.position.toString()}::bigint)
-        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY transaction_id, global_position
-      LIMIT ${limit}`.execute(this.#db);
+      SELECT * FROM es_read_all(${after.transactionId.toString()}::text::xid8, ${after.position.toString()}::bigint, ${limit}::integer)`.execute(
+      this.#db,
+    );
     const events: RecordedEvent[] = [];
     const corrupt: CorruptEvent[] = [];
     let position = after;

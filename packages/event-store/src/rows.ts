@@ -2,12 +2,13 @@ import type { EventCodec } from './codec.ts';
 import type { CorruptEvent, EventMetadata, JsonObject, RecordedEvent } from './types.ts';
 
 /**
- * The columns every read selects, bigints as text so that both drivers (pg returns int8 as
- * strings, PGlite as numbers) give the same thing.
+ * The columns every read selects (es_read_all returns the same), bigints as text so that both
+ * drivers (pg returns int8 as strings, PGlite as numbers) give the same thing, and the recording
+ * time as epoch milliseconds (parsing timestamp text costs more than the rest of the row).
  */
 export const EVENT_COLUMNS = `global_position::text AS pos, transaction_id::text AS tx,
   stream_id, stream_version::text AS ver, event_id, event_type, schema_version, data, metadata,
-  recorded_at`;
+  floor(extract(epoch FROM recorded_at) * 1000)::float8 AS recorded_ms`;
 
 export interface EventRow {
   pos: string;
@@ -19,7 +20,7 @@ export interface EventRow {
   schema_version: number;
   data: unknown;
   metadata: unknown;
-  recorded_at: Date | string;
+  recorded_ms: number | string;
 }
 
 /** Decodes one row, or describes why it cannot be: a bad row never throws here. */
@@ -47,7 +48,7 @@ export function decodeRow(codec: EventCodec, row: EventRow): RecordedEvent | Cor
     schemaVersion: row.schema_version,
     data: row.data as JsonObject,
     metadata: row.metadata as EventMetadata,
-    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+    recordedAt: new Date(Number(row.recorded_ms)),
   };
 }
 

@@ -1,7 +1,7 @@
 import { AviaryError, ErrorCode } from '@aviary/core';
 import type { StoreLogger } from './database.ts';
 import { comparePositions, formatPosition, type GlobalPosition, START } from './position.ts';
-import type { EventStore, Subscription, SubscriptionOptions } from './types.ts';
+import type { EventStore, ReadAllPage, Subscription, SubscriptionOptions } from './types.ts';
 import type { Wake } from './wake.ts';
 
 const MAX_BACKOFF_MS = 30_000;
@@ -79,16 +79,29 @@ export function startSubscription(
       });
       if (!ok) return;
     }
-    while (!signal.aborted) {
-      // Note the wake-up count before reading, so that an append committed between the read
-      // and the wait is not slept through.
+    // While the handler works on one page, the next is already being read (catch-up only), so
+    // that the database and the handler run side by side.
+    // Each read notes the wake-up count first, so that an append committed between the read and
+    // the wait that follows it is not slept through.
+    let prefetched: { page: Promise<ReadAllPage>; generation: number } | undefined;
+    const read = (after: GlobalPosition) => {
       const generation = wake.generation;
-      let page: Awaited<ReturnType<EventStore['readAll']>> | undefined;
-      const read = await retrying(async () => {
-        page = await store.readAll({ after: position, limit: batchSize, signal });
+      const pending = store.readAll({ after, limit: batchSize, signal });
+      pending.catch(() => {}); // awaited below, where a failure is retried
+      return { page: pending, generation };
+    };
+    while (!signal.aborted) {
+      let page: ReadAllPage | undefined;
+      let generation = wake.generation;
+      const ok = await retrying(async () => {
+        const pending = prefetched ?? read(position);
+        prefetched = undefined;
+        generation = pending.generation;
+        page = await pending.page;
       });
-      if (!read || !page) return;
-      const current = page;
+      if (!ok || !page) return;
+      const current: ReadAllPage = page;
+      if (current.hasMore) prefetched = read(current.position);
       if (current.events.length > 0) {
         const handled = await retrying(() => options.handler(current.events, signal));
         if (!handled) return;
