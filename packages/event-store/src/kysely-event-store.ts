@@ -137,11 +137,23 @@ export class KyselyEventStore implements EventStore {
       ]);
     }
     // Only transactions older than the oldest one still running are read: none of them can
-    // commit any more, so nothing can appear behind the returned position later.
-    const { rows } = await sql<EventRow>`
-      SELECT * FROM es_read_all(${after.transactionId.toString()}::text::xid8, ${after.position.toString()}::bigint, ${limit}::integer)`.execute(
-      this.#db,
-    );
+    // commit any more, so nothing can appear behind the returned position later. Sorts and
+    // bitmap scans are switched off for this read (in its own read-only transaction, which takes
+    // no transaction id) so that the plan is always the ordered range scan of
+    // events_tx_position_idx: with stale statistics the planner would otherwise sort the whole
+    // rest of the log to return one page.
+    const rows = await this.#db.transaction().execute(async (trx) => {
+      await sql`SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(
+        trx,
+      );
+      const result = await sql<EventRow>`
+        SELECT ${sql.raw(EVENT_COLUMNS)} FROM events
+        WHERE (transaction_id, global_position) > (${after.transactionId.toString()}::text::xid8, ${after.position.toString()}::bigint)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, global_position
+        LIMIT ${limit}`.execute(trx);
+      return result.rows;
+    });
     const events: RecordedEvent[] = [];
     const corrupt: CorruptEvent[] = [];
     let position = after;

@@ -2,7 +2,7 @@ import type { EventCodec } from './codec.ts';
 import type { CorruptEvent, EventMetadata, JsonObject, RecordedEvent } from './types.ts';
 
 /**
- * The columns every read selects (es_read_all returns the same), bigints as text so that both
+ * The columns every read selects, bigints as text so that both
  * drivers (pg returns int8 as strings, PGlite as numbers) give the same thing, and the recording
  * time as epoch milliseconds (parsing timestamp text costs more than the rest of the row).
  */

@@ -51,27 +51,6 @@ const statements = [
      CONSTRAINT outbox_message_id_uq UNIQUE (message_id)
    )`,
   'CREATE INDEX outbox_pending_idx ON outbox (position) WHERE published_at IS NULL',
-  // es_read_all(tx, position, limit): the log in global order after a position, only below the
-  // oldest running transaction (see docs/event-log.md). Sorts and bitmap scans are switched off
-  // so that the plan is always the ordered range scan of events_tx_position_idx: with stale
-  // statistics the planner would otherwise sort the whole remaining log to return one page.
-  `CREATE FUNCTION es_read_all(p_tx xid8, p_position bigint, p_limit integer)
-   RETURNS TABLE (pos text, tx text, stream_id text, ver text, event_id text, event_type text,
-                  schema_version integer, data jsonb, metadata jsonb, recorded_ms float8)
-   LANGUAGE sql STABLE
-   SET enable_sort = off
-   SET enable_bitmapscan = off
-   SET enable_seqscan = off
-   AS $fn$
-     SELECT e.global_position::text, e.transaction_id::text, e.stream_id, e.stream_version::text,
-            e.event_id, e.event_type, e.schema_version, e.data, e.metadata,
-            floor(extract(epoch FROM e.recorded_at) * 1000)::float8
-       FROM events e
-      WHERE (e.transaction_id, e.global_position) > (p_tx, p_position)
-        AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY e.transaction_id, e.global_position
-      LIMIT p_limit
-   $fn$`,
   // es_append_batch(appends) appends several independent appends in one transaction (group
   // commit). Each element: { s: stream id, e: expected version (-1 no stream, -2 any, -3 stream
   // exists, >= 0 exact), ev: [{ id, type, v, data, meta }], ob: [{ id, subject, payload (base64),
@@ -174,7 +153,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const statement of [
     'DROP FUNCTION IF EXISTS es_append_batch(jsonb)',
-    'DROP FUNCTION IF EXISTS es_read_all(xid8, bigint, integer)',
     'DROP TABLE IF EXISTS outbox',
     'DROP TABLE IF EXISTS checkpoints',
     'DROP TABLE IF EXISTS events',
