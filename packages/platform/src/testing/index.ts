@@ -1,0 +1,6 @@
+export {
+  type LogLine,
+  type SpawnedService,
+  type SpawnServiceOptions,
+  spawnService,
+} from './spawn-service.ts';
