@@ -1,0 +1,84 @@
+import { fileURLToPath } from 'node:url';
+import { connectNats, messagingNamespace, type NatsClient, streamNames } from '@aviary/messaging';
+import { createLogger } from '@aviary/platform';
+import { type LogLine, spawnService } from '@aviary/platform/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { testEnv, uniqueName } from '../../../test/env.ts';
+
+const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const byMsg = (msg: string) => (line: LogLine) => line.msg === msg;
+
+let nats: NatsClient;
+let namespace: string;
+
+beforeEach(async () => {
+  namespace = uniqueName('analyzer');
+  nats = await connectNats({
+    servers: testEnv.natsUrl,
+    name: 'analyzer-test',
+    logger: createLogger({ service: 'test', level: 'silent' }),
+  });
+});
+
+afterEach(async () => {
+  const jsm = await nats.jetstreamManager();
+  for (const stream of Object.values(streamNames(messagingNamespace(namespace)))) {
+    await jsm.streams.delete(stream).catch(() => false);
+  }
+  await nats.close();
+});
+
+function startAnalyzer() {
+  return spawnService(main, {
+    env: {
+      AVIARY_NATS_URL: testEnv.natsUrl,
+      AVIARY_MESSAGING_NAMESPACE: namespace,
+      AVIARY_DUPLICATE_WINDOW_MS: '90s',
+    },
+  });
+}
+
+describe('analyzer main', () => {
+  it('connects, ensures the streams, says it does nothing else yet, and stops on SIGTERM', async () => {
+    const analyzer = startAnalyzer();
+    await analyzer.waitForLine(byMsg('ready'));
+
+    const names = streamNames(messagingNamespace(namespace));
+    expect(analyzer.lines.filter(byMsg('stream ensured')).map((l) => [l.stream, l.action])).toEqual(
+      [
+        [names.observations, 'created'],
+        [names.commands, 'created'],
+        [names.analysis, 'created'],
+      ],
+    );
+    const jsm = await nats.jetstreamManager();
+    expect((await jsm.streams.info(names.analysis)).config.duplicate_window).toBe(90_000_000_000);
+    expect(
+      analyzer.lines.some(
+        byMsg(
+          'analyzer connected and streams ensured; analysis handling arrives with the analyzer issue',
+        ),
+      ),
+    ).toBe(true);
+
+    const { code } = await analyzer.stop('SIGTERM');
+
+    expect(code).toBe(0);
+    expect(analyzer.lines.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 0 });
+  });
+
+  it('leaves existing streams unchanged when started again', async () => {
+    const first = startAnalyzer();
+    await first.waitForLine(byMsg('ready'));
+    expect((await first.stop('SIGINT')).code).toBe(0);
+
+    const second = startAnalyzer();
+    await second.waitForLine(byMsg('ready'));
+    expect(second.lines.filter(byMsg('stream ensured')).map((l) => l.action)).toEqual([
+      'unchanged',
+      'unchanged',
+      'unchanged',
+    ]);
+    expect((await second.stop('SIGTERM')).code).toBe(0);
+  });
+});
