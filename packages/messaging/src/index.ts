@@ -6,6 +6,7 @@ export {
   redactServer,
 } from './connection.ts';
 export { abortable, throwIfAborted, wrapNatsError } from './errors.ts';
+export { type BusMessage, InProcessBus, type InProcessBusOptions } from './in-process-bus.ts';
 export {
   createJetStreamPublisher,
   type JetStreamPublisher,
