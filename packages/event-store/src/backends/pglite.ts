@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import { AviaryError, ErrorCode } from '@aviary/core';
 import { eventCatalogue } from '@aviary/proto';
 import type { DescMessage } from '@bufbuild/protobuf';
 import { PGlite } from '@electric-sql/pglite';
@@ -32,7 +34,7 @@ export interface PGliteEventStoreOptions {
 export async function openPGliteEventStore(
   options: PGliteEventStoreOptions = {},
 ): Promise<EventStore> {
-  const pglite = options.pglite ?? (await PGlite.create(options.dataDir));
+  const pglite = options.pglite ?? (await createPGlite(options.dataDir));
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   try {
     await migrateToLatest(db as Kysely<unknown>);
@@ -55,4 +57,18 @@ export async function openPGliteEventStore(
       if (!pglite.closed) await pglite.close();
     },
   });
+}
+
+async function createPGlite(dataDir: string | undefined): Promise<PGlite> {
+  if (dataDir === undefined) return PGlite.create();
+  try {
+    await mkdir(dataDir, { recursive: true });
+    return await PGlite.create(dataDir);
+  } catch (error) {
+    throw new AviaryError(
+      ErrorCode.Unavailable,
+      `cannot open the embedded event log in ${dataDir}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
 }

@@ -1,0 +1,105 @@
+import { fileURLToPath } from 'node:url';
+import {
+  commandSubject,
+  connectNats,
+  messagingNamespace,
+  type NatsClient,
+  streamNames,
+} from '@aviary/messaging';
+import { createLogger } from '@aviary/platform';
+import { type LogLine, spawnService } from '@aviary/platform/testing';
+import { AckPolicy } from '@nats-io/jetstream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openPostgresHarness } from '../../../packages/event-store/src/backends/postgres-harness.ts';
+import { tick } from '../../../packages/event-store/src/event-store.contract.ts';
+import { testEnv, uniqueName } from '../../../test/env.ts';
+
+const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+const byMsg = (msg: string) => (line: LogLine) => line.msg === msg;
+
+describe('orchestrator main', () => {
+  let harness: Awaited<ReturnType<typeof openPostgresHarness>>;
+  let nats: NatsClient;
+  let namespace: string;
+
+  beforeEach(async () => {
+    harness = await openPostgresHarness();
+    namespace = uniqueName('orch');
+    nats = await connectNats({
+      servers: testEnv.natsUrl,
+      name: 'orchestrator-test',
+      logger: createLogger({ service: 'test', level: 'silent' }),
+    });
+  });
+  afterEach(async () => {
+    const jsm = await nats.jetstreamManager();
+    for (const stream of Object.values(streamNames(messagingNamespace(namespace)))) {
+      await jsm.streams.delete(stream).catch(() => false);
+    }
+    await nats.close();
+    await harness.close();
+  });
+
+  it('opens the log, ensures the streams, publishes what another process commits to the outbox, and stops on SIGTERM', async () => {
+    const orchestrator = spawnService(main, {
+      env: {
+        // Trust authentication ignores the password; it is there to prove it is never logged.
+        AVIARY_PG_URL: harness.connectionString.replace('postgres@', 'postgres:s3cret-pw@'),
+        AVIARY_NATS_URL: testEnv.natsUrl,
+        AVIARY_MESSAGING_NAMESPACE: namespace,
+        AVIARY_OUTBOX_POLL_INTERVAL_MS: '10m',
+      },
+    });
+    await orchestrator.waitForLine(byMsg('ready'), 20_000);
+    expect(orchestrator.lines.find(byMsg('event log open'))).toMatchObject({
+      empty: true,
+      outboxDepth: 0,
+    });
+
+    // Another process commits a decision with its command: the orchestrator hears of it through
+    // the database's notification (polling is ten minutes here) and publishes it.
+    const subject = commandSubject('eu-1', messagingNamespace(namespace));
+    await harness.store.append('release-a', [tick(1)], {
+      expectedVersion: 'no_stream',
+      outbox: [
+        { id: 'cmd-1', subject, payload: new TextEncoder().encode('{"commandId":"cmd-1"}') },
+      ],
+    });
+    await expect.poll(() => harness.store.outbox.depth(), { timeout: 10_000 }).toBe(0);
+
+    const stream = streamNames(messagingNamespace(namespace)).commands;
+    const jsm = await nats.jetstreamManager();
+    await jsm.consumers.add(stream, {
+      durable_name: 'agent-eu-1',
+      filter_subject: subject,
+      ack_policy: AckPolicy.Explicit,
+    });
+    const message = await (await nats.jetstream.consumers.get(stream, 'agent-eu-1')).next({
+      expires: 5000,
+    });
+    expect(message?.headers?.get('Nats-Msg-Id')).toBe('cmd-1');
+    expect(message?.string()).toBe('{"commandId":"cmd-1"}');
+
+    expect(await orchestrator.stop('SIGTERM')).toEqual({ code: 0 });
+    expect(orchestrator.lines.some(byMsg('stopped'))).toBe(true);
+    expect(JSON.stringify(orchestrator.lines)).not.toContain(
+      harness.connectionString.replace('postgres://', ''),
+    );
+  });
+
+  it('refuses a bad configuration, naming every variable, without starting', async () => {
+    const orchestrator = spawnService(main, {
+      env: {
+        AVIARY_PG_URL: 'mysql://db/aviary',
+        AVIARY_PG_POOL_SIZE: 'many',
+        AVIARY_MESSAGING_NAMESPACE: namespace,
+      },
+    });
+    const { code } = await orchestrator.exited;
+    expect(code).toBe(1);
+    expect(orchestrator.stderr()).toContain(
+      'AVIARY_PG_URL: must be a postgres:// or postgresql:// URL',
+    );
+    expect(orchestrator.stderr()).toContain('AVIARY_PG_POOL_SIZE: must be a number');
+  });
+});
