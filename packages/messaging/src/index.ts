@@ -1,3 +1,4 @@
+export { type NatsConfig, natsConfigFields, natsConnectOptions } from './config.ts';
 export {
   type ConnectNatsOptions,
   connectNats,

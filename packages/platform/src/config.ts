@@ -202,3 +202,14 @@ export const configFields = {
     return z.number().int().min(1).max(65_535);
   },
 } as const;
+
+/**
+ * The settings every service reads, as zod fields to spread into its configuration schema:
+ * `AVIARY_LOG_LEVEL`, `AVIARY_LOG_PRETTY` (readable lines instead of JSON) and
+ * `AVIARY_SHUTDOWN_TIMEOUT_MS` (how long a stop may take before the process exits anyway).
+ */
+export const serviceConfigFields = {
+  logLevel: configFields.logLevel().default('info'),
+  logPretty: z.boolean().default(false),
+  shutdownTimeoutMs: configFields.durationMs().default(10_000),
+};

@@ -9,6 +9,7 @@ export {
   type LoadConfigOptions,
   loadConfig,
   parseDurationMs,
+  serviceConfigFields,
 } from './config.ts';
 export {
   DEFAULT_STOP_TIMEOUT_MS,

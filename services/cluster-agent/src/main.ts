@@ -8,10 +8,17 @@ import {
   connectNats,
   findStreamForSubject,
   isValidClusterName,
-  isValidNamespaceName,
   messagingNamespace,
+  natsConfigFields,
+  natsConnectOptions,
 } from '@aviary/messaging';
-import { configFields, createLogger, loadConfigOrExit, runService, z } from '@aviary/platform';
+import {
+  createLogger,
+  loadConfigOrExit,
+  runService,
+  serviceConfigFields,
+  z,
+} from '@aviary/platform';
 
 const SERVICE = 'cluster-agent';
 
@@ -23,19 +30,8 @@ const configSchema = z.object({
       isValidClusterName,
       "must be a DNS-1123 label: 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
     ),
-  /** AVIARY_NATS_URL: one server, or several separated by commas. */
-  natsUrl: configFields.urlList(['nats', 'tls']).default(['nats://127.0.0.1:4222']),
-  natsUser: z.string().optional(),
-  natsPass: z.string().optional(),
-  natsToken: z.string().optional(),
-  /** AVIARY_MESSAGING_NAMESPACE: replaces the `aviary` subject root (tests, shared servers). */
-  messagingNamespace: z
-    .string()
-    .refine(isValidNamespaceName, "must be 1-64 lowercase letters, digits, '_' or '-'")
-    .default('aviary'),
-  logLevel: configFields.logLevel().default('info'),
-  logPretty: z.boolean().default(false),
-  shutdownTimeoutMs: configFields.durationMs().default(10_000),
+  ...natsConfigFields,
+  ...serviceConfigFields,
 });
 
 const config = loadConfigOrExit(configSchema, { prefix: 'AVIARY', service: SERVICE });
@@ -53,13 +49,10 @@ await runService({
   start: async (signal, { onStop }) => {
     const namespace = messagingNamespace(config.messagingNamespace);
     const nats = await connectNats({
-      servers: config.natsUrl,
       name: `aviary-${SERVICE}-${config.clusterName}`,
       logger,
       signal,
-      ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
-      ...(config.natsPass === undefined ? {} : { pass: config.natsPass }),
-      ...(config.natsToken === undefined ? {} : { token: config.natsToken }),
+      ...natsConnectOptions(config),
     });
     onStop('nats', () => nats.close());
 

@@ -9,10 +9,18 @@ import {
   connectNats,
   createJetStreamPublisher,
   ensureStreams,
-  isValidNamespaceName,
   messagingNamespace,
+  natsConfigFields,
+  natsConnectOptions,
 } from '@aviary/messaging';
-import { configFields, createLogger, loadConfigOrExit, runService, z } from '@aviary/platform';
+import {
+  configFields,
+  createLogger,
+  loadConfigOrExit,
+  runService,
+  serviceConfigFields,
+  z,
+} from '@aviary/platform';
 import { openEventLog } from './event-log.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
 
@@ -25,23 +33,12 @@ const configSchema = z.object({
   pgPoolSize: z.number().int().min(1).max(100).default(8),
   /** AVIARY_DATA_DIR: where the embedded event log (PGlite) keeps its files. */
   dataDir: z.string().min(1).default('.data/orchestrator'),
-  /** AVIARY_NATS_URL: one server, or several separated by commas. */
-  natsUrl: configFields.urlList(['nats', 'tls']).default(['nats://127.0.0.1:4222']),
-  natsUser: z.string().optional(),
-  natsPass: z.string().optional(),
-  natsToken: z.string().optional(),
-  /** AVIARY_MESSAGING_NAMESPACE: replaces the `aviary` subject root (tests, shared servers). */
-  messagingNamespace: z
-    .string()
-    .refine(isValidNamespaceName, "must be 1-64 lowercase letters, digits, '_' or '-'")
-    .default('aviary'),
+  ...natsConfigFields,
   /** AVIARY_STREAM_REPLICAS: 1 on a single NATS server, 3 in a JetStream cluster. */
   streamReplicas: z.number().int().min(1).max(5).default(1),
   /** AVIARY_OUTBOX_POLL_INTERVAL_MS: how often the outbox is checked without a wake-up. */
   outboxPollIntervalMs: configFields.durationMs().default(500),
-  logLevel: configFields.logLevel().default('info'),
-  logPretty: z.boolean().default(false),
-  shutdownTimeoutMs: configFields.durationMs().default(10_000),
+  ...serviceConfigFields,
 });
 
 const config = loadConfigOrExit(configSchema, { prefix: 'AVIARY', service: SERVICE });
@@ -61,13 +58,10 @@ await runService({
     );
 
     const nats = await connectNats({
-      servers: config.natsUrl,
       name: `aviary-${SERVICE}`,
       logger,
       signal,
-      ...(config.natsUser === undefined ? {} : { user: config.natsUser }),
-      ...(config.natsPass === undefined ? {} : { pass: config.natsPass }),
-      ...(config.natsToken === undefined ? {} : { token: config.natsToken }),
+      ...natsConnectOptions(config),
     });
     onStop('nats', () => nats.close());
     const namespace = messagingNamespace(config.messagingNamespace);
