@@ -1,3 +1,4 @@
+export { abortedError, throwIfAborted } from './abort.ts';
 export {
   AviaryError,
   ConcurrencyError,

@@ -267,6 +267,21 @@ export function describeEventStoreContract(
       });
     });
 
+    describe('cancellation', () => {
+      it('refuses work whose signal has already aborted, writing nothing', async () => {
+        const signal = AbortSignal.abort(new Error('operator gave up'));
+        const aborted = { code: ErrorCode.Aborted };
+        await expect(
+          store.append('release-a', [tick(1)], { expectedVersion: 'any', signal }),
+        ).rejects.toMatchObject(aborted);
+        await expect(store.readAll({ signal })).rejects.toMatchObject(aborted);
+        await expect(store.readStream('release-a', { signal })).rejects.toMatchObject(aborted);
+        await expect(store.checkpoints.load('c', signal)).rejects.toMatchObject(aborted);
+        await expect(store.outbox.pending(10, signal)).rejects.toMatchObject(aborted);
+        expect(await store.streamVersion('release-a')).toBeUndefined();
+      });
+    });
+
     describe('read all in global order', () => {
       it('pages through the whole log after a position', async () => {
         for (let i = 0; i < 5; i++) {

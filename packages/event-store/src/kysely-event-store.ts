@@ -3,6 +3,7 @@ import {
   AviaryError,
   ConcurrencyError,
   ErrorCode,
+  throwIfAborted,
   ValidationError,
   type ValidationIssue,
 } from '@aviary/core';
@@ -102,6 +103,7 @@ export class KyselyEventStore implements EventStore {
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     checkStreamId(streamId);
+    throwIfAborted(options.signal, `reading stream ${streamId}`);
     const from = options.fromVersion ?? 1n;
     const to = options.toVersion ?? 9_223_372_036_854_775_807n;
     const { rows } = await sql<EventRow>`
@@ -118,8 +120,9 @@ export class KyselyEventStore implements EventStore {
     return events;
   }
 
-  async streamVersion(streamId: string): Promise<bigint | undefined> {
+  async streamVersion(streamId: string, signal?: AbortSignal): Promise<bigint | undefined> {
     checkStreamId(streamId);
+    throwIfAborted(signal, `reading the version of stream ${streamId}`);
     const row = await this.#db
       .selectFrom('streams')
       .select(sql<string>`version::text`.as('version'))
@@ -129,6 +132,7 @@ export class KyselyEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllPage> {
+    throwIfAborted(options.signal, 'reading the log');
     const after = options.after ?? START;
     const limit = options.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
@@ -378,7 +382,8 @@ export function corruptEventError(event: CorruptEvent): AviaryError {
 
 function createCheckpointStore(db: Db): CheckpointStore {
   return {
-    async load(consumerId) {
+    async load(consumerId, signal) {
+      throwIfAborted(signal, `loading checkpoint ${consumerId}`);
       const row = await db
         .selectFrom('checkpoints')
         .select([sql<string>`last_tx::text`.as('tx'), sql<string>`last_position::text`.as('pos')])
@@ -386,7 +391,8 @@ function createCheckpointStore(db: Db): CheckpointStore {
         .executeTakeFirst();
       return row ? { transactionId: BigInt(row.tx), position: BigInt(row.pos) } : undefined;
     },
-    async store(consumerId, position: GlobalPosition) {
+    async store(consumerId, position: GlobalPosition, signal) {
+      throwIfAborted(signal, `storing checkpoint ${consumerId}`);
       await sql`
         INSERT INTO checkpoints (consumer_id, last_tx, last_position)
         VALUES (${consumerId}, ${position.transactionId.toString()}::text::xid8, ${position.position.toString()}::bigint)
@@ -400,7 +406,8 @@ function createCheckpointStore(db: Db): CheckpointStore {
 
 function createOutboxStore(db: Db, wake: Wake): OutboxStore {
   return {
-    async pending(limit): Promise<PendingOutboxMessage[]> {
+    async pending(limit, signal): Promise<PendingOutboxMessage[]> {
+      throwIfAborted(signal, 'reading the outbox');
       const rows = await db
         .selectFrom('outbox')
         .select([

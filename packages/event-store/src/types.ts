@@ -173,6 +173,11 @@ export interface PendingOutboxMessage extends OutboxMessage {
   readonly attempts: number;
 }
 
+/**
+ * Every I/O call takes an optional AbortSignal, checked before the call goes to the database: a
+ * query already sent runs to its end (an append already sent may commit), so a caller that gave
+ * up retries an append with the same event ids, which is idempotent.
+ */
 export interface EventStore {
   /**
    * Appends events to one stream atomically, checking the expected version. Concurrent appends

@@ -1,14 +1,7 @@
-import { AviaryError, ErrorCode } from '@aviary/core';
+import { AviaryError, abortedError, ErrorCode, throwIfAborted } from '@aviary/core';
 import { JetStreamApiError } from '@nats-io/jetstream';
 
-/** Throws an ABORTED AviaryError when `signal` has been aborted. */
-export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted === true) throw abortedError(signal, what);
-}
-
-export function abortedError(signal: AbortSignal, what: string): AviaryError {
-  return new AviaryError(ErrorCode.Aborted, `${what} aborted`, { cause: signal.reason });
-}
+export { abortedError, throwIfAborted };
 
 /**
  * Starts `operation` unless `signal` is already aborted, and rejects with ABORTED as soon as it
