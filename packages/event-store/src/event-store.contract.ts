@@ -432,9 +432,10 @@ export function describeEventStoreContract(
       });
 
       it('marks messages published, and holds failed ones back until their retry time', async () => {
+        const us = 'aviary.v1.cluster.us-1.cmd';
         await store.append('release-a', [tick(1)], {
           expectedVersion: 'any',
-          outbox: [message('cmd-1'), message('cmd-2'), message('cmd-3')],
+          outbox: [message('cmd-1'), message('cmd-2'), message('cmd-3', us)],
         });
         const [m1, m2] = await store.outbox.pending(10);
         await store.outbox.markPublished([m1?.position ?? 0n]);
@@ -448,6 +449,24 @@ export function describeEventStoreContract(
           ['cmd-3', 0],
         ]);
         expect(await store.outbox.prunePublished(0)).toBe(1);
+      });
+
+      it('never hands out a message while an earlier one on its subject waits for a retry', async () => {
+        const us = 'aviary.v1.cluster.us-1.cmd';
+        await store.append('release-a', [tick(1)], {
+          expectedVersion: 'any',
+          outbox: [message('cmd-1'), message('cmd-2', us), message('cmd-3'), message('cmd-4')],
+        });
+        const [m1] = await store.outbox.pending(10);
+        await store.outbox.markFailed(m1?.position ?? 0n, 'nats: timeout', 60_000);
+        expect((await store.outbox.pending(10)).map((m) => m.id)).toEqual(['cmd-2']);
+        await store.outbox.markFailed(m1?.position ?? 0n, 'nats: timeout', 0);
+        expect((await store.outbox.pending(10)).map((m) => m.id)).toEqual([
+          'cmd-1',
+          'cmd-2',
+          'cmd-3',
+          'cmd-4',
+        ]);
       });
 
       it('rejects an outbox message id used before', async () => {

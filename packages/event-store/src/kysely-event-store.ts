@@ -408,22 +408,39 @@ function createOutboxStore(db: Db, wake: Wake): OutboxStore {
   return {
     async pending(limit, signal): Promise<PendingOutboxMessage[]> {
       throwIfAborted(signal, 'reading the outbox');
+      // Due messages, oldest first, except those behind an earlier message on the same subject
+      // that waits for its retry: one subject's messages are never reordered.
       const rows = await db
-        .selectFrom('outbox')
+        .selectFrom('outbox as o')
         .select([
-          sql<string>`position::text`.as('position'),
-          'message_id',
-          'stream_id',
-          'subject',
-          'payload',
-          'headers',
-          'attempts',
+          sql<string>`o.position::text`.as('position'),
+          'o.message_id',
+          'o.stream_id',
+          'o.subject',
+          'o.payload',
+          'o.headers',
+          'o.attempts',
         ])
-        .where('published_at', 'is', null)
+        .where('o.published_at', 'is', null)
         .where((eb) =>
-          eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', sql<Date>`now()`)]),
+          eb.or([
+            eb('o.next_attempt_at', 'is', null),
+            eb('o.next_attempt_at', '<=', sql<Date>`now()`),
+          ]),
         )
-        .orderBy('position')
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('outbox as b')
+                .select(sql`1`.as('one'))
+                .whereRef('b.subject', '=', 'o.subject')
+                .whereRef('b.position', '<', 'o.position')
+                .where('b.published_at', 'is', null)
+                .where('b.next_attempt_at', '>', sql<Date>`now()`),
+            ),
+          ),
+        )
+        .orderBy('o.position')
         .limit(limit)
         .execute();
       return rows.map((r) => ({

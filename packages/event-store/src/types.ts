@@ -217,7 +217,10 @@ export interface CheckpointStore {
 }
 
 export interface OutboxStore {
-  /** Messages not yet published whose retry time has come, oldest first. */
+  /**
+   * Messages not yet published whose retry time has come, oldest first; a message behind an
+   * earlier one on the same subject that still waits for its retry is held back with it.
+   */
   pending(limit: number, signal?: AbortSignal): Promise<PendingOutboxMessage[]>;
   markPublished(positions: readonly bigint[], signal?: AbortSignal): Promise<void>;
   markFailed(

@@ -51,6 +51,7 @@ const statements = [
      CONSTRAINT outbox_message_id_uq UNIQUE (message_id)
    )`,
   'CREATE INDEX outbox_pending_idx ON outbox (position) WHERE published_at IS NULL',
+  'CREATE INDEX outbox_pending_subject_idx ON outbox (subject, position) WHERE published_at IS NULL',
   // es_append_batch(appends) appends several independent appends in one transaction (group
   // commit). Each element: { s: stream id, e: expected version (-1 no stream, -2 any, -3 stream
   // exists, >= 0 exact), ev: [{ id, type, v, data, meta }], ob: [{ id, subject, payload (base64),
