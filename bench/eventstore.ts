@@ -26,6 +26,7 @@ const BATCHED_EVENTS = 200_000;
 const SINGLE_CALLERS = 64;
 const SINGLE_EVENTS = SINGLE_CALLERS * 300;
 const CONCURRENCY = 8;
+const REBUILDS = 20;
 /** Concurrent batched appenders; BATCHED_EVENTS / BATCH must be a multiple of it. */
 const APPENDERS = 40;
 
@@ -234,6 +235,38 @@ export async function run(): Promise<void> {
     });
     if (folded !== total) throw new Error(`replay folded ${folded} events, expected ${total}`);
     report('eventstore.replay', replay, 'events/s', rawRead);
+
+    // What the orchestrator does before deciding: rebuild one release from its stream. Each
+    // batched appender wrote one stream of BATCHED_EVENTS / APPENDERS events.
+    const streamLength = BATCHED_EVENTS / APPENDERS;
+    progress(`rebuild one ${streamLength}-event stream, ${REBUILDS} times`);
+    const rawStream = await timed(REBUILDS * streamLength, async () => {
+      for (let i = 0; i < REBUILDS; i++) {
+        await raw.query(
+          `SELECT global_position::text AS pos, transaction_id::text AS tx, stream_id, stream_version::text AS ver,
+                  event_id, event_type, schema_version, data, metadata,
+                  floor(extract(epoch FROM recorded_at) * 1000)::float8 AS recorded_ms
+           FROM events WHERE stream_id = $1 ORDER BY stream_version`,
+          [`release-bench${i % APPENDERS}`],
+        );
+      }
+    });
+    const rebuild = await timed(REBUILDS * streamLength, async () => {
+      for (let i = 0; i < REBUILDS; i++) {
+        const state = new Map<string, { version: bigint; lastType: string }>();
+        const events = await store.readStream(`release-bench${i % APPENDERS}`);
+        if (events.length !== streamLength) throw new Error(`stream has ${events.length} events`);
+        for (const event of events) fold(state, event);
+      }
+    });
+    // Milliseconds to rebuild one stream (lower is better; the ratio is raw over store).
+    const perStream = (eventsPerSecond: number) => (streamLength / eventsPerSecond) * 1000;
+    report(
+      'eventstore.rebuild.stream',
+      perStream(rebuild),
+      `ms per ${streamLength}-event stream`,
+      perStream(rawStream),
+    );
   } finally {
     await store.close();
     await raw.end();
