@@ -1,0 +1,60 @@
+export { formatDurationMs, parseDurationMs } from './spec/duration.ts';
+export {
+  FLAGGER_API_VERSION,
+  type FlaggerImport,
+  type FlaggerImportOptions,
+  type ImportNote,
+  importFlaggerCanary,
+  MetricProviderType,
+  type MetricTemplate,
+} from './spec/flagger-import.ts';
+export { activeFreezeWindow, isFrozenAt } from './spec/freeze-window.ts';
+export {
+  type DocumentFormat,
+  MAX_DOCUMENT_CHARS,
+  MAX_YAML_ALIASES,
+  parseRollout,
+} from './spec/parse-rollout.ts';
+export type { JsonObject, JsonValue } from './spec/reader.ts';
+export {
+  deriveStrategy,
+  routerOf,
+  supportsMatch,
+  supportsMirror,
+  supportsSessionAffinity,
+} from './spec/strategy.ts';
+export {
+  type AbsoluteFreezeWindow,
+  type Alert,
+  AlertSeverity,
+  type Analysis,
+  API_VERSION,
+  AutoscalerKind,
+  type AutoscalerRef,
+  BuiltinMetric,
+  FailurePolicy,
+  type Fleet,
+  type FreezeWindow,
+  type GatewayRef,
+  type GeneratedMetadata,
+  KIND,
+  type LabelSelector,
+  type Metric,
+  type ObjectRef,
+  Provider,
+  ROLLOUT_DEFAULTS,
+  type Rollout,
+  type RolloutMetadata,
+  type RolloutSpec,
+  RouterKind,
+  type ServiceSpec,
+  type SessionAffinity,
+  Strategy,
+  TargetKind,
+  type TargetRef,
+  type Wave,
+  type Webhook,
+  WebhookType,
+  type WeeklyFreezeWindow,
+} from './spec/types.ts';
+export { validateRollout } from './spec/validate-rollout.ts';
