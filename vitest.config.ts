@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // PostgreSQL, NATS and Prometheus named in test/env.ts. Both run under `npm test`.
 export default defineConfig({
   test: {
-    include: ['{proto,packages,services,test}/**/*.test.ts'],
+    include: ['{proto,packages,services,tools,test}/**/*.test.ts'],
     exclude: ['**/node_modules/**'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,

@@ -1,0 +1,43 @@
+export { SERVER_VERSION } from './discovery.ts';
+export {
+  type GroupResource,
+  KubeApiError,
+  type Status,
+  type StatusCause,
+  type StatusDetails,
+  StatusReason,
+} from './errors.ts';
+export {
+  type ClusterOptions,
+  createKubeSim,
+  type KubeSim,
+  type KubeSimOptions,
+  type SimulatedCluster,
+  startCluster,
+} from './kube-sim.ts';
+export {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  type Json,
+  type JsonObject,
+  PatchError,
+} from './patch.ts';
+export { apiVersionOf, findResource, RESOURCES, type ResourceType } from './resources.ts';
+export {
+  type FieldRequirement,
+  type LabelRequirement,
+  matchesFields,
+  matchesLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+} from './selectors.ts';
+export { PatchType } from './server.ts';
+export {
+  ClusterStore,
+  DEFAULT_NAMESPACES,
+  type StoredEvent,
+  type StoreOptions,
+  type WatchEventType,
+  type WriteOptions,
+} from './store.ts';

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createKubeSim } from './kube-sim.ts';
+
+/**
+ * Starts simulated clusters and writes a kubeconfig per cluster (`<dir>/<name>.yaml`) plus one
+ * with every context (`<dir>/config.yaml`), then serves until interrupted.
+ *
+ *   node tools/kube-sim/src/main.ts --clusters eu-1,us-1 --out .data/kube-sim
+ *   kubectl --kubeconfig .data/kube-sim/eu-1.yaml get ns
+ */
+const { values } = parseArgs({
+  options: {
+    clusters: { type: 'string', default: 'eu-1,us-1' },
+    out: { type: 'string', default: '.data/kube-sim' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'base-port': { type: 'string', default: '0' },
+    'bookmark-interval-ms': { type: 'string', default: '5000' },
+  },
+});
+
+const names = values.clusters
+  .split(',')
+  .map((n) => n.trim())
+  .filter((n) => n !== '');
+const sim = await createKubeSim({
+  clusters: names,
+  host: values.host,
+  basePort: Number(values['base-port']),
+  bookmarkIntervalMs: Number(values['bookmark-interval-ms']),
+});
+const out = resolve(values.out);
+await mkdir(out, { recursive: true });
+for (const cluster of sim.clusters) {
+  await writeFile(join(out, `${cluster.name}.yaml`), cluster.kubeconfig());
+  process.stderr.write(
+    `kube-sim: ${cluster.name} at ${cluster.url} (${join(out, `${cluster.name}.yaml`)})\n`,
+  );
+}
+await writeFile(join(out, 'config.yaml'), sim.kubeconfig());
+
+const stop = (): void => {
+  sim.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
