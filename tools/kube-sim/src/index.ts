@@ -1,3 +1,16 @@
+export {
+  type ControllerOptions,
+  type Controllers,
+  startControllers,
+} from './controllers/controller-manager.ts';
+export { DeploymentAnnotation, DeploymentReason } from './controllers/deployment-controller.ts';
+export {
+  PodAnnotation,
+  type PodBehaviour,
+  parseDurationMs,
+  podBehaviourOf,
+} from './controllers/pod-behaviour.ts';
+export { POD_TEMPLATE_HASH_LABEL, podTemplateHash } from './controllers/pod-template-hash.ts';
 export { SERVER_VERSION } from './discovery.ts';
 export {
   type GroupResource,

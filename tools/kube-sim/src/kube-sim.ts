@@ -1,6 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  type ControllerOptions,
+  type Controllers,
+  startControllers,
+} from './controllers/controller-manager.ts';
 import { createApiHandler } from './server.ts';
 import { ClusterStore } from './store.ts';
 
@@ -19,6 +24,11 @@ export interface KubeSimOptions {
   readonly historyLimit?: number;
   /** Interval between BOOKMARK events on watches that allow them; 5 s unless told. */
   readonly bookmarkIntervalMs?: number;
+  /**
+   * Runs the Deployment/ReplicaSet/garbage-collection controllers and the simulated kubelet
+   * (`true` or options). Off unless asked, so the bare API server writes nothing by itself.
+   */
+  readonly controllers?: ControllerOptions | boolean;
 }
 
 export interface SimulatedCluster {
@@ -27,6 +37,8 @@ export interface SimulatedCluster {
   readonly url: string;
   /** The cluster's objects; tests and later controllers may read and write it directly. */
   readonly store: ClusterStore;
+  /** The cluster's controllers, when started with `controllers`. */
+  readonly controllers: Controllers | undefined;
   /** A kubeconfig (JSON, which is YAML) for this cluster, its current context named after it. */
   kubeconfig(): string;
   /** Ends open watch streams, as an API server restart does; clients must re-watch or relist. */
@@ -48,6 +60,7 @@ export interface ClusterOptions {
   readonly port?: number;
   readonly historyLimit?: number;
   readonly bookmarkIntervalMs?: number;
+  readonly controllers?: ControllerOptions | boolean;
 }
 
 interface KubeconfigEntry {
@@ -93,15 +106,21 @@ export async function startCluster(
   });
   server.on('request', (req, res) => handler.handle(req, res));
   const url = `http://${host}:${port}`;
+  const controllers =
+    options.controllers === undefined || options.controllers === false
+      ? undefined
+      : startControllers(store, options.controllers === true ? {} : options.controllers);
   let closed: Promise<void> | undefined;
   return {
     name,
     url,
     store,
+    controllers,
     kubeconfig: () => kubeconfigOf([{ name, url }]),
     dropWatches: () => handler.closeWatches(),
     close() {
       closed ??= new Promise<void>((resolve) => {
+        controllers?.stop();
         handler.closeWatches();
         server.close(() => resolve());
         server.closeAllConnections();
@@ -125,6 +144,7 @@ export async function createKubeSim(options: KubeSimOptions): Promise<KubeSim> {
           ...(options.bookmarkIntervalMs === undefined
             ? {}
             : { bookmarkIntervalMs: options.bookmarkIntervalMs }),
+          ...(options.controllers === undefined ? {} : { controllers: options.controllers }),
         }),
       );
     }

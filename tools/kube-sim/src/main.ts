@@ -10,6 +10,8 @@ import { createKubeSim } from './kube-sim.ts';
  *
  *   node tools/kube-sim/src/main.ts --clusters eu-1,us-1 --out .data/kube-sim
  *   kubectl --kubeconfig .data/kube-sim/eu-1.yaml get ns
+ *
+ * Controllers run unless `--no-controllers`; `--ready-delay-ms` sets how long Pods take to be Ready.
  */
 const { values } = parseArgs({
   options: {
@@ -18,6 +20,8 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     'base-port': { type: 'string', default: '0' },
     'bookmark-interval-ms': { type: 'string', default: '5000' },
+    'no-controllers': { type: 'boolean', default: false },
+    'ready-delay-ms': { type: 'string', default: '200' },
   },
 });
 
@@ -30,6 +34,9 @@ const sim = await createKubeSim({
   host: values.host,
   basePort: Number(values['base-port']),
   bookmarkIntervalMs: Number(values['bookmark-interval-ms']),
+  controllers: values['no-controllers']
+    ? false
+    : { readyDelayMs: Number(values['ready-delay-ms']) },
 });
 const out = resolve(values.out);
 await mkdir(out, { recursive: true });
