@@ -54,3 +54,27 @@ export {
   type WatchEventType,
   type WriteOptions,
 } from './store.ts';
+export {
+  answer,
+  TrafficAnnotation,
+  type VersionBehaviour,
+  versionBehaviourOf,
+} from './traffic/behaviour.ts';
+export {
+  DEFAULT_BUCKETS_SECONDS,
+  type Destination,
+  ISTIO_DURATION_BUCKETS_MS,
+  LINKERD_LATENCY_BUCKETS_MS,
+  MeshMetrics,
+} from './traffic/mesh-metrics.ts';
+export { PROMETHEUS_CONTENT_TYPE } from './traffic/metrics-registry.ts';
+export { createPrng, type Prng } from './traffic/prng.ts';
+export { type RoutePlan, RouterKind, routePlan } from './traffic/routing.ts';
+export {
+  type BackendStats,
+  type ServiceStats,
+  type SimulatedRequest,
+  type TrafficOptions,
+  type TrafficServiceConfig,
+  TrafficSimulator,
+} from './traffic/traffic-simulator.ts';

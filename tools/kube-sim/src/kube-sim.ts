@@ -8,6 +8,7 @@ import {
 } from './controllers/controller-manager.ts';
 import { createApiHandler } from './server.ts';
 import { ClusterStore } from './store.ts';
+import { type TrafficOptions, TrafficSimulator } from './traffic/traffic-simulator.ts';
 
 /**
  * Several simulated Kubernetes clusters in one process, each an HTTP API server on its own
@@ -29,6 +30,11 @@ export interface KubeSimOptions {
    * (`true` or options). Off unless asked, so the bare API server writes nothing by itself.
    */
   readonly controllers?: ControllerOptions | boolean;
+  /**
+   * The traffic simulator of every cluster (`cluster.traffic`, metrics at `GET /metrics`); with
+   * `services`, it starts ticking on a real timer unless `autoStart: false`.
+   */
+  readonly traffic?: TrafficOptions;
 }
 
 export interface SimulatedCluster {
@@ -39,6 +45,8 @@ export interface SimulatedCluster {
   readonly store: ClusterStore;
   /** The cluster's controllers, when started with `controllers`. */
   readonly controllers: Controllers | undefined;
+  /** Simulated requests through the routing objects; their metrics at `<url>/metrics`. */
+  readonly traffic: TrafficSimulator;
   /** A kubeconfig (JSON, which is YAML) for this cluster, its current context named after it. */
   kubeconfig(): string;
   /** Ends open watch streams, as an API server restart does; clients must re-watch or relist. */
@@ -61,6 +69,7 @@ export interface ClusterOptions {
   readonly historyLimit?: number;
   readonly bookmarkIntervalMs?: number;
   readonly controllers?: ControllerOptions | boolean;
+  readonly traffic?: TrafficOptions;
 }
 
 interface KubeconfigEntry {
@@ -104,7 +113,14 @@ export async function startCluster(
     serverAddress: `${host}:${port}`,
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 5000,
   });
-  server.on('request', (req, res) => handler.handle(req, res));
+  const trafficOptions = options.traffic ?? {};
+  const traffic = new TrafficSimulator(name, store, {
+    ...trafficOptions,
+    autoStart: trafficOptions.autoStart ?? (trafficOptions.services ?? []).length > 0,
+  });
+  server.on('request', (req, res) => {
+    if (!traffic.handleMetrics(req, res)) handler.handle(req, res);
+  });
   const url = `http://${host}:${port}`;
   const controllers =
     options.controllers === undefined || options.controllers === false
@@ -116,11 +132,13 @@ export async function startCluster(
     url,
     store,
     controllers,
+    traffic,
     kubeconfig: () => kubeconfigOf([{ name, url }]),
     dropWatches: () => handler.closeWatches(),
     close() {
       closed ??= new Promise<void>((resolve) => {
         controllers?.stop();
+        traffic.close();
         handler.closeWatches();
         server.close(() => resolve());
         server.closeAllConnections();
@@ -145,6 +163,7 @@ export async function createKubeSim(options: KubeSimOptions): Promise<KubeSim> {
             ? {}
             : { bookmarkIntervalMs: options.bookmarkIntervalMs }),
           ...(options.controllers === undefined ? {} : { controllers: options.controllers }),
+          ...(options.traffic === undefined ? {} : { traffic: options.traffic }),
         }),
       );
     }

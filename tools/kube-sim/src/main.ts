@@ -12,6 +12,8 @@ import { createKubeSim } from './kube-sim.ts';
  *   kubectl --kubeconfig .data/kube-sim/eu-1.yaml get ns
  *
  * Controllers run unless `--no-controllers`; `--ready-delay-ms` sets how long Pods take to be Ready.
+ * `--traffic default/podinfo=100,shop/cart=20` sends that many requests per second to those
+ * services in every cluster (metrics at `<url>/metrics`).
  */
 const { values } = parseArgs({
   options: {
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     'bookmark-interval-ms': { type: 'string', default: '5000' },
     'no-controllers': { type: 'boolean', default: false },
     'ready-delay-ms': { type: 'string', default: '200' },
+    traffic: { type: 'string', default: '' },
   },
 });
 
@@ -29,6 +32,15 @@ const names = values.clusters
   .split(',')
   .map((n) => n.trim())
   .filter((n) => n !== '');
+const services = values.traffic
+  .split(',')
+  .map((entry) => entry.trim())
+  .filter((entry) => entry !== '')
+  .map((entry) => {
+    const match = /^([a-z0-9-]+)\/([a-z0-9-]+)=(\d+(?:\.\d+)?)$/.exec(entry);
+    if (match === null) throw new Error(`--traffic expects namespace/service=rps, got ${entry}`);
+    return { namespace: match[1] as string, service: match[2] as string, rps: Number(match[3]) };
+  });
 const sim = await createKubeSim({
   clusters: names,
   host: values.host,
@@ -37,6 +49,7 @@ const sim = await createKubeSim({
   controllers: values['no-controllers']
     ? false
     : { readyDelayMs: Number(values['ready-delay-ms']) },
+  traffic: { services },
 });
 const out = resolve(values.out);
 await mkdir(out, { recursive: true });
