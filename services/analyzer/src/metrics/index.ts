@@ -13,7 +13,23 @@ export {
   splitGroupedResult,
   Track,
 } from './builtin.ts';
-export { createMetricProvider, type MetricProviderConfig } from './create-provider.ts';
+export {
+  createMetricProvider,
+  type MetricProviderConfig,
+  type MetricProviderWiring,
+} from './create-provider.ts';
+export {
+  createDatadogProvider,
+  DATADOG_DEFAULT_MAX_QUERIES_PER_REQUEST,
+  DATADOG_DEFAULT_SITE,
+  DATADOG_MAX_QUERIES_PER_REQUEST,
+  type DatadogBatchRequest,
+  type DatadogConfig,
+  type DatadogProvider,
+  type DatadogProviderOptions,
+  type DatadogWindow,
+  datadogConfigSchema,
+} from './datadog.ts';
 export {
   createPrometheusProvider,
   type PrometheusConfig,

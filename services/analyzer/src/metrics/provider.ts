@@ -15,9 +15,10 @@ import {
   ProviderFailureReason,
 } from '@aviary/judge';
 
-/** The metric backends Aviary queries. Datadog arrives with its own provider file. */
+/** The metric backends Aviary queries, one provider file each. */
 export const MetricProviderKind = {
   Prometheus: 'prometheus',
+  Datadog: 'datadog',
 } as const;
 export type MetricProviderKind = (typeof MetricProviderKind)[keyof typeof MetricProviderKind];
 
@@ -71,7 +72,7 @@ export interface ProviderFailed {
   readonly reason: ProviderFailureReason;
   /** What went wrong, safe to log and show: never credentials or request headers. */
   readonly message: string;
-  /** When a retry makes sense, from `Retry-After` (429, 503). */
+  /** When a retry makes sense, from `Retry-After` (429, 503) or Datadog's `X-RateLimit-Reset`. */
   readonly retryAfterMs?: number;
   /** The HTTP status, when the backend answered at all. */
   readonly httpStatus?: number;
@@ -79,7 +80,10 @@ export interface ProviderFailed {
 
 export type ProviderResult = ProviderOk | ProviderFailed;
 
-/** A metric backend. Implementations: `prometheus.ts`; built by `create-provider.ts`. */
+/**
+ * A metric backend. Implementations: `prometheus.ts`, `datadog.ts` (which also batches several
+ * queries per request: `DatadogProvider.queryBatch`); built by `create-provider.ts`.
+ */
 export interface MetricProvider {
   readonly kind: MetricProviderKind;
   /**
