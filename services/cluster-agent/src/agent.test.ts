@@ -1,0 +1,440 @@
+import type { KubeSim } from '@aviary/kube-sim';
+import { CommandOutcome } from '@aviary/proto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCommandHandler, type HandledCommand } from './commands.ts';
+import type { KubeClient } from './kube/kube-client.ts';
+import { updateWithRetry } from './kube/update.ts';
+import { MANAGED_BY_LABEL, REVISION_ANNOTATION } from './ownership.ts';
+import { computeRevision } from './revision.ts';
+import { command, NS, simulatedCluster, sleep, targetDeployment } from './testing.ts';
+
+let sim: KubeSim;
+let kube: KubeClient;
+const signal = new AbortController().signal;
+
+beforeEach(async () => {
+  ({ sim, kube } = await simulatedCluster());
+  await kube.create(
+    'ConfigMap',
+    NS,
+    { metadata: { name: 'podinfo-env' }, data: { A: '1' } },
+    signal,
+  );
+  await kube.create(
+    'ConfigMap',
+    NS,
+    { metadata: { name: 'podinfo-files' }, data: { f: 'x' } },
+    signal,
+  );
+  await kube.create(
+    'Secret',
+    NS,
+    { metadata: { name: 'podinfo-token' }, type: 'Opaque', data: { token: 'czNjcjN0' } },
+    signal,
+  );
+  await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
+});
+
+afterEach(async () => {
+  await sim.close();
+});
+
+async function setImage(image: string) {
+  await updateWithRetry(
+    kube,
+    'Deployment',
+    NS,
+    'podinfo',
+    (d) => {
+      const container = d.spec?.template?.spec?.containers[0];
+      if (container !== undefined) container.image = image;
+      return d;
+    },
+    signal,
+  );
+}
+
+function handler() {
+  return createCommandHandler({ kube, cluster: 'eu-1', nowMs: () => Date.now() });
+}
+
+/** Sends a command until it no longer fails retriably (the primary or canary becoming ready). */
+async function untilDone(
+  h: ReturnType<typeof handler>,
+  cmd: unknown,
+  timeoutMs = 10_000,
+): Promise<HandledCommand> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const handled = await h.handle(cmd, signal);
+    if (handled.result.outcome !== CommandOutcome.FAILED || Date.now() > deadline) return handled;
+    await sleep(50);
+  }
+}
+
+const initialize = (router = 'ROUTER_KIND_ISTIO') =>
+  command({
+    initializeTarget: {
+      router: router as 'ROUTER_KIND_ISTIO',
+      service: { port: 80, targetPort: 'http', hosts: ['podinfo.example.com'] },
+    },
+  });
+
+const setRoutes = (routes: Record<string, unknown>) =>
+  command({ setRoutes: { router: 'ROUTER_KIND_ISTIO', serviceName: 'podinfo', routes } });
+
+async function names(kind: 'Deployment' | 'Service' | 'ConfigMap' | 'Secret') {
+  const plural = {
+    Deployment: 'deployments',
+    Service: 'services',
+    ConfigMap: 'configmaps',
+    Secret: 'secrets',
+  }[kind];
+  const url = `${sim.cluster('eu-1').url}/${kind === 'Deployment' ? 'apis/apps/v1' : 'api/v1'}/namespaces/${NS}/${plural}`;
+  const list = (await (await fetch(url)).json()) as { items: { metadata: { name: string } }[] };
+  return list.items.map((i) => i.metadata.name).sort();
+}
+
+describe('bootstrap', () => {
+  it('creates exactly Flagger’s objects, scales the canary to zero, and is idempotent', async () => {
+    const h = handler();
+    const first = await untilDone(h, initialize());
+    expect(first.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+
+    expect(await names('Deployment')).toEqual(['podinfo', 'podinfo-primary']);
+    expect(await names('Service')).toEqual(['podinfo', 'podinfo-canary', 'podinfo-primary']);
+    expect(await names('ConfigMap')).toEqual([
+      'podinfo-env',
+      'podinfo-env-primary',
+      'podinfo-files',
+      'podinfo-files-primary',
+    ]);
+    expect(await names('Secret')).toEqual(['podinfo-token', 'podinfo-token-primary']);
+
+    const primary = await kube.get('Deployment', NS, 'podinfo-primary', signal);
+    expect(primary?.metadata?.labels).toMatchObject({
+      app: 'podinfo-primary',
+      team: 'web',
+      [MANAGED_BY_LABEL]: 'aviary',
+    });
+    expect(primary?.spec?.selector?.matchLabels).toEqual({ app: 'podinfo-primary' });
+    expect(primary?.spec?.replicas).toBe(2);
+    const pod = primary?.spec?.template;
+    expect(pod?.metadata?.labels).toEqual({ app: 'podinfo-primary' });
+    expect(pod?.spec?.containers[0]?.envFrom?.[0]?.configMapRef?.name).toBe('podinfo-env-primary');
+    expect(pod?.spec?.containers[0]?.env?.[0]?.valueFrom?.secretKeyRef?.name).toBe(
+      'podinfo-token-primary',
+    );
+    // The optional, missing reference is left as it is.
+    expect(pod?.spec?.containers[0]?.env?.[1]?.valueFrom?.configMapKeyRef?.name).toBe('absent');
+    expect(pod?.spec?.volumes?.[0]?.configMap?.name).toBe('podinfo-files-primary');
+
+    const target = await kube.get('Deployment', NS, 'podinfo', signal);
+    expect(target?.spec?.replicas).toBe(0);
+    const revision = await computeRevision(kube, target ?? {}, signal);
+    expect(primary?.metadata?.annotations?.[REVISION_ANNOTATION]).toBe(revision.id);
+
+    const selector = async (name: string) =>
+      (await kube.get('Service', NS, name, signal))?.spec?.selector;
+    expect(await selector('podinfo')).toEqual({ app: 'podinfo-primary' });
+    expect(await selector('podinfo-primary')).toEqual({ app: 'podinfo-primary' });
+    expect(await selector('podinfo-canary')).toEqual({ app: 'podinfo' });
+    const apex = await kube.get('Service', NS, 'podinfo', signal);
+    expect(apex?.spec?.ports).toEqual([
+      expect.objectContaining({ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }),
+    ]);
+
+    // Again, as a new command: nothing changes.
+    const versions = async () =>
+      Promise.all(
+        (['podinfo', 'podinfo-primary'] as const).map(
+          async (n) => (await kube.get('Deployment', NS, n, signal))?.metadata?.resourceVersion,
+        ),
+      );
+    const before = [await versions(), await selector('podinfo')];
+    const again = await h.handle(initialize(), signal);
+    expect(again.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    expect([await versions(), await selector('podinfo')]).toEqual(before);
+  });
+
+  it('never modifies an object it does not own', async () => {
+    await kube.create(
+      'Service',
+      NS,
+      {
+        metadata: { name: 'podinfo-canary', labels: { owner: 'someone' } },
+        spec: { selector: { app: 'other' }, ports: [{ port: 81 }] },
+      },
+      signal,
+    );
+    const before = await kube.get('Service', NS, 'podinfo-canary', signal);
+    const handled = await untilDone(handler(), initialize());
+    expect(handled.result).toMatchObject({ outcome: CommandOutcome.REJECTED, reason: 'NotOwned' });
+    const after = await kube.get('Service', NS, 'podinfo-canary', signal);
+    expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+    expect(after?.spec?.selector).toEqual({ app: 'other' });
+  });
+
+  it('refuses to take over a VirtualService it does not own', async () => {
+    await kube.create(
+      'VirtualService',
+      NS,
+      {
+        apiVersion: 'networking.istio.io/v1beta1',
+        kind: 'VirtualService',
+        metadata: { name: 'podinfo' },
+        spec: { hosts: ['podinfo'], http: [{ route: [{ destination: { host: 'elsewhere' } }] }] },
+      },
+      signal,
+    );
+    const handled = await untilDone(handler(), initialize());
+    expect(handled.result).toMatchObject({ outcome: CommandOutcome.REJECTED, reason: 'NotOwned' });
+    const vs = await kube.get('VirtualService', NS, 'podinfo', signal);
+    expect(vs?.spec?.http).toEqual([{ route: [{ destination: { host: 'elsewhere' } }] }]);
+    const routes = await handler().handle(
+      setRoutes({ primaryWeightPercent: 50, canaryWeightPercent: 50 }),
+      signal,
+    );
+    expect(routes.result).toMatchObject({ outcome: CommandOutcome.REJECTED, reason: 'NotOwned' });
+  });
+});
+
+describe('revision', () => {
+  it('changes with the pod template or a tracked config, not otherwise', async () => {
+    const revision = async () =>
+      computeRevision(kube, (await kube.get('Deployment', NS, 'podinfo', signal)) ?? {}, signal);
+    const r1 = await revision();
+    expect(Object.keys(r1.configChecksums).sort()).toEqual([
+      'configmap/podinfo-env',
+      'configmap/podinfo-files',
+      'secret/podinfo-token',
+    ]);
+    // Replicas and unrelated objects are not part of the revision.
+    await kube.mergePatch('Deployment', NS, 'podinfo', { spec: { replicas: 5 } }, signal);
+    await kube.create(
+      'ConfigMap',
+      NS,
+      { metadata: { name: 'unrelated' }, data: { a: 'b' } },
+      signal,
+    );
+    expect((await revision()).id).toBe(r1.id);
+
+    await kube.mergePatch('ConfigMap', NS, 'podinfo-env', { data: { A: '2' } }, signal);
+    const r2 = await revision();
+    expect(r2.id).not.toBe(r1.id);
+    expect(r2.podTemplateHash).toBe(r1.podTemplateHash);
+
+    await setImage('podinfo:2');
+    const r3 = await revision();
+    expect(r3.podTemplateHash).not.toBe(r2.podTemplateHash);
+
+    // Opted-out configs are not tracked.
+    await kube.mergePatch(
+      'ConfigMap',
+      NS,
+      'podinfo-files',
+      { metadata: { annotations: { 'flagger.app/config-tracking': 'disabled' } } },
+      signal,
+    );
+    expect(Object.keys((await revision()).configChecksums)).not.toContain(
+      'configmap/podinfo-files',
+    );
+  });
+});
+
+describe('a canary by commands with the Istio router', () => {
+  it('shifts 10 → 50, promotes, scales down, and writes Flagger’s VirtualService', async () => {
+    const h = handler();
+    expect((await untilDone(h, initialize())).result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    const vs = async () => (await kube.get('VirtualService', NS, 'podinfo', signal))?.spec;
+    expect(await vs()).toEqual({
+      hosts: ['podinfo', 'podinfo.example.com'],
+      http: [
+        {
+          route: [
+            { destination: { host: 'podinfo-primary' }, weight: 100 },
+            { destination: { host: 'podinfo-canary' }, weight: 0 },
+          ],
+        },
+      ],
+    });
+    expect((await kube.get('DestinationRule', NS, 'podinfo-canary', signal))?.spec).toEqual({
+      host: 'podinfo-canary',
+    });
+
+    // A new revision arrives in the target.
+    await setImage('podinfo:2');
+    await kube.mergePatch('ConfigMap', NS, 'podinfo-env', { data: { A: 'two' } }, signal);
+    const revision = await computeRevision(
+      kube,
+      (await kube.get('Deployment', NS, 'podinfo', signal)) ?? {},
+      signal,
+    );
+
+    const scaled = await h.handle(command({ scaleCanary: {} }), signal);
+    expect(scaled.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    expect((await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas).toBe(2);
+
+    for (const weight of [10, 50]) {
+      const set = await h.handle(
+        setRoutes({ primaryWeightPercent: 100 - weight, canaryWeightPercent: weight }),
+        signal,
+      );
+      expect(set.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+      expect(set.routesApplied?.routes).toMatchObject({
+        primaryWeightPercent: 100 - weight,
+        canaryWeightPercent: weight,
+        mirror: false,
+      });
+      expect((await vs())?.http).toEqual([
+        {
+          route: [
+            { destination: { host: 'podinfo-primary' }, weight: 100 - weight },
+            { destination: { host: 'podinfo-canary' }, weight },
+          ],
+        },
+      ]);
+    }
+
+    const stale = await h.handle(command({ promoteCanary: { revisionId: 'nope' } }), signal);
+    expect(stale.result).toMatchObject({
+      outcome: CommandOutcome.REJECTED,
+      reason: 'StaleRevision',
+    });
+
+    const promoted = await h.handle(
+      command({ promoteCanary: { revisionId: revision.id } }),
+      signal,
+    );
+    expect(promoted.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    const primary = await kube.get('Deployment', NS, 'podinfo-primary', signal);
+    expect(primary?.spec?.template?.spec?.containers[0]?.image).toBe('podinfo:2');
+    expect(primary?.spec?.template?.metadata?.labels).toEqual({ app: 'podinfo-primary' });
+    expect(primary?.metadata?.annotations?.[REVISION_ANNOTATION]).toBe(revision.id);
+    expect((await kube.get('ConfigMap', NS, 'podinfo-env-primary', signal))?.data).toEqual({
+      A: 'two',
+    });
+    expect(promoted.result.observedGeneration).toBe(BigInt(primary?.metadata?.generation ?? -1));
+
+    await h.handle(setRoutes({ primaryWeightPercent: 100, canaryWeightPercent: 0 }), signal);
+    const down = await h.handle(command({ scaleCanaryToZero: {} }), signal);
+    expect(down.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    expect((await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas).toBe(0);
+    expect(((await vs())?.http as unknown[] | undefined)?.[0]).toEqual({
+      route: [
+        { destination: { host: 'podinfo-primary' }, weight: 100 },
+        { destination: { host: 'podinfo-canary' }, weight: 0 },
+      ],
+    });
+  });
+
+  it('routes matching requests by the weights for A/B, everything else to the primary', async () => {
+    const h = handler();
+    await untilDone(h, initialize());
+    const set = await h.handle(
+      setRoutes({
+        primaryWeightPercent: 0,
+        canaryWeightPercent: 100,
+        matches: [
+          { headers: { 'x-canary': { exact: 'insider' } } },
+          { cookies: { canary: { exact: 'always' } } },
+        ],
+      }),
+      signal,
+    );
+    expect(set.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    expect((await kube.get('VirtualService', NS, 'podinfo', signal))?.spec?.http).toEqual([
+      {
+        match: [
+          { headers: { 'x-canary': { exact: 'insider' } } },
+          { headers: { cookie: { regex: '^(.*?;)?(canary=always)(;.*)?$' } } },
+        ],
+        route: [
+          { destination: { host: 'podinfo-primary' }, weight: 0 },
+          { destination: { host: 'podinfo-canary' }, weight: 100 },
+        ],
+      },
+      { route: [{ destination: { host: 'podinfo-primary' }, weight: 100 }] },
+    ]);
+    expect(set.routesApplied?.routes.matches).toEqual([
+      { headers: { 'x-canary': { exact: 'insider' } }, cookies: {} },
+      { headers: {}, cookies: { canary: { exact: 'always' } } },
+    ]);
+  });
+
+  it('mirrors a share of the traffic to the canary', async () => {
+    const h = handler();
+    await untilDone(h, initialize());
+    const set = await h.handle(
+      setRoutes({
+        primaryWeightPercent: 100,
+        canaryWeightPercent: 0,
+        mirror: true,
+        mirrorWeightPercent: 25,
+      }),
+      signal,
+    );
+    expect((await kube.get('VirtualService', NS, 'podinfo', signal))?.spec?.http).toEqual([
+      {
+        route: [
+          { destination: { host: 'podinfo-primary' }, weight: 100 },
+          { destination: { host: 'podinfo-canary' }, weight: 0 },
+        ],
+        mirror: { host: 'podinfo-canary' },
+        mirrorPercentage: { value: 25 },
+      },
+    ]);
+    expect(set.routesApplied?.routes).toMatchObject({ mirror: true, mirrorWeightPercent: 25 });
+  });
+});
+
+describe('commands', () => {
+  it('applies a command delivered twice once', async () => {
+    const h = handler();
+    await untilDone(h, initialize());
+    const cmd = setRoutes({ primaryWeightPercent: 90, canaryWeightPercent: 10 });
+    const first = await h.handle(cmd, signal);
+    const version = (await kube.get('VirtualService', NS, 'podinfo', signal))?.metadata
+      ?.resourceVersion;
+    // Someone else changes the weights; the re-delivered command must not undo it.
+    await h.handle(setRoutes({ primaryWeightPercent: 80, canaryWeightPercent: 20 }), signal);
+    const changed = (await kube.get('VirtualService', NS, 'podinfo', signal))?.metadata
+      ?.resourceVersion;
+    expect(changed).not.toBe(version);
+    const second = await h.handle(JSON.stringify(cmd), signal);
+    expect(second.duplicate).toBe(true);
+    expect(second.result).toEqual(first.result);
+    expect(
+      (await kube.get('VirtualService', NS, 'podinfo', signal))?.metadata?.resourceVersion,
+    ).toBe(changed);
+  });
+
+  it('rejects malformed and unknown commands with a reason, and keeps working', async () => {
+    const h = handler();
+    const cases: [unknown, string][] = [
+      ['{not json', 'Malformed'],
+      [{ commandId: 'x', cluster: 'eu-1', explode: true }, 'Malformed'],
+      [
+        { commandId: 'x', cluster: 'eu-1', workload: { namespace: NS, name: 'podinfo' } },
+        'Invalid',
+      ],
+      [command({ scaleCanary: {} }, { cluster: 'us-1' }), 'WrongCluster'],
+      [
+        command({ setRoutes: { router: 'ROUTER_KIND_SMI', serviceName: 'podinfo', routes: {} } }),
+        'UnsupportedRouter',
+      ],
+      [setRoutes({ primaryWeightPercent: 70, canaryWeightPercent: 70 }), 'Invalid'],
+      [command({ scaleCanary: {} }, { workload: { namespace: NS, name: 'ghost' } }), 'NotFound'],
+      [42, 'Malformed'],
+    ];
+    for (const [input, reason] of cases) {
+      const handled = await h.handle(input, signal);
+      expect(handled.result, JSON.stringify(input)).toMatchObject({
+        outcome: CommandOutcome.REJECTED,
+        reason,
+      });
+      expect(handled.result.message).not.toBe('');
+    }
+    expect((await untilDone(h, initialize())).result.outcome).toBe(CommandOutcome.SUCCEEDED);
+  });
+});

@@ -1,0 +1,534 @@
+/**
+ * Applies `AgentCommand`s (canonical proto JSON) to the cluster, idempotently.
+ *
+ * - Input is validated with the generated schema (`fromJson`, unknown fields refused) and then for
+ *   meaning (command id, workload, cluster, ports, weights). Anything malformed or unknown is a
+ *   `REJECTED` result with the reason; the handler never throws for bad input.
+ * - A command id that already ended `SUCCEEDED` or `REJECTED` returns its stored result and
+ *   changes nothing. `FAILED` results (the API refused or the primary is not ready yet) are not
+ *   stored: the same command sent again tries again.
+ * - Commands run one at a time, in arrival order.
+ */
+import { AviaryError, ErrorCode, isAviaryError } from '@aviary/core';
+import {
+  type AgentCommand,
+  AgentCommandSchema,
+  CommandOutcome,
+  type CommandResult,
+  CommandResultSchema,
+  type StringMatch as ProtoStringMatch,
+  RouterKind,
+  type Routes,
+  type ServiceSpec,
+} from '@aviary/proto';
+import { create, fromJson, type JsonValue } from '@bufbuild/protobuf';
+import {
+  bootstrapTarget,
+  canaryServiceName,
+  ensureConfigCopies,
+  primaryName,
+  primaryTemplate,
+  selectorLabelOf,
+  type TargetSpec,
+} from './bootstrap.ts';
+import { KubeApiError, type KubeClient, type KubeKind } from './kube/kube-client.ts';
+import { updateWithRetry } from './kube/update.ts';
+import { isOwned, NotOwnedError, REVISION_ANNOTATION, TARGET_ANNOTATION } from './ownership.ts';
+import { deploymentReadiness } from './readiness.ts';
+import { computeRevision, MissingConfigError, readTrackedConfigs } from './revision.ts';
+import { createRouter } from './routers/create-router.ts';
+import {
+  type RouteMatch,
+  type RouterTarget,
+  type RouteSplit,
+  routeSplitProblems,
+  type StringMatch,
+  type TrafficRouter,
+  type TrafficRouterKind,
+} from './routers/traffic-router.ts';
+
+/** Reasons of `REJECTED` and `FAILED` results, UpperCamelCase like Kubernetes reasons. */
+export const CommandReason = {
+  Malformed: 'Malformed',
+  Invalid: 'Invalid',
+  WrongCluster: 'WrongCluster',
+  UnsupportedRouter: 'UnsupportedRouter',
+  NotOwned: 'NotOwned',
+  NotFound: 'NotFound',
+  StaleRevision: 'StaleRevision',
+  MissingConfig: 'MissingConfig',
+  PrimaryNotReady: 'PrimaryNotReady',
+  CanaryNotReady: 'CanaryNotReady',
+  Conflict: 'Conflict',
+  Internal: 'Internal',
+} as const;
+export type CommandReason = (typeof CommandReason)[keyof typeof CommandReason];
+
+export interface RoutesReadBack {
+  readonly namespace: string;
+  readonly name: string;
+  readonly router: RouterKind;
+  readonly routes: RouteSplit;
+}
+
+export interface HandledCommand {
+  readonly result: CommandResult;
+  /** Set after a `setRoutes`: the routes read back from the routing object. */
+  readonly routesApplied?: RoutesReadBack;
+  /** True when the result is a stored one (the command id was applied before). */
+  readonly duplicate: boolean;
+}
+
+export interface CommandHandlerOptions {
+  readonly kube: KubeClient;
+  /** This agent's cluster; commands for another cluster are rejected. */
+  readonly cluster: string;
+  readonly nowMs: () => number;
+  /** Stored results kept for deduplication (oldest forgotten first). Default 10 000. */
+  readonly maxStoredResults?: number;
+  /** Router factory (tests may wrap it). */
+  readonly routerFor?: (kind: TrafficRouterKind) => TrafficRouter;
+}
+
+export interface CommandHandler {
+  /** Applies one command given as canonical proto JSON (parsed) or a JSON string. */
+  handle(input: unknown, signal: AbortSignal): Promise<HandledCommand>;
+}
+
+class Rejection extends Error {
+  readonly reason: CommandReason;
+  constructor(reason: CommandReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+class Retriable extends Error {
+  readonly reason: CommandReason;
+  constructor(reason: CommandReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+const ROUTER_KINDS: Partial<Record<RouterKind, TrafficRouterKind>> = {
+  [RouterKind.ISTIO]: 'istio',
+  [RouterKind.NONE]: 'none',
+};
+
+function routerKindOf(kind: RouterKind): TrafficRouterKind {
+  const mapped = ROUTER_KINDS[kind];
+  if (mapped === undefined) {
+    throw new Rejection(
+      CommandReason.UnsupportedRouter,
+      `router ${RouterKind[kind] ?? kind} is not supported by this agent (supported: istio, none)`,
+    );
+  }
+  return mapped;
+}
+
+export function parseCommand(input: unknown): AgentCommand {
+  let json: unknown = input;
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new Rejection(CommandReason.Malformed, `not JSON: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return fromJson(AgentCommandSchema, json as JsonValue);
+  } catch (error) {
+    throw new Rejection(CommandReason.Malformed, (error as Error).message);
+  }
+}
+
+function stringMatchOf(m: ProtoStringMatch): StringMatch {
+  const value = m.kind.value;
+  if (typeof value !== 'string') throw new Rejection(CommandReason.Invalid, 'empty string match');
+  switch (m.kind.case) {
+    case 'exact':
+      return { exact: value };
+    case 'prefix':
+      return { prefix: value };
+    case 'suffix':
+      return { suffix: value };
+    case 'regex':
+      return { regex: value };
+    default:
+      throw new Rejection(CommandReason.Invalid, 'empty string match');
+  }
+}
+
+export function routeSplitOf(routes: Routes | undefined): RouteSplit {
+  if (routes === undefined)
+    throw new Rejection(CommandReason.Invalid, 'setRoutes.routes is required');
+  const matches: RouteMatch[] = routes.matches.map((m) => ({
+    headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, stringMatchOf(v)])),
+    cookies: Object.fromEntries(Object.entries(m.cookies).map(([k, v]) => [k, stringMatchOf(v)])),
+  }));
+  const split: RouteSplit = {
+    primaryWeightPercent: routes.primaryWeightPercent,
+    canaryWeightPercent: routes.canaryWeightPercent,
+    matches,
+    mirror: routes.mirror,
+    mirrorWeightPercent: routes.mirrorWeightPercent,
+  };
+  const problems = routeSplitProblems(split);
+  if (problems.length > 0) throw new Rejection(CommandReason.Invalid, problems.join('; '));
+  return split;
+}
+
+function targetSpecOf(
+  namespace: string,
+  name: string,
+  service: ServiceSpec | undefined,
+  hpa: string,
+) {
+  if (service === undefined || service.port === 0) {
+    throw new Rejection(CommandReason.Invalid, 'service.port is required');
+  }
+  const targetPort =
+    service.targetPort === ''
+      ? service.port
+      : /^[0-9]+$/.test(service.targetPort)
+        ? Number(service.targetPort)
+        : service.targetPort;
+  const spec: TargetSpec = {
+    namespace,
+    name,
+    service: {
+      name: service.name || name,
+      port: service.port,
+      portName: service.portName || 'http',
+      targetPort,
+    },
+    ...(hpa !== '' ? { hpaName: hpa } : {}),
+  };
+  return spec;
+}
+
+function routerTargetOf(spec: TargetSpec, service: ServiceSpec | undefined): RouterTarget {
+  return {
+    namespace: spec.namespace,
+    targetName: spec.name,
+    serviceName: spec.service.name,
+    port: spec.service.port,
+    hosts: service?.hosts ?? [],
+    gateways: service?.gateways ?? [],
+  };
+}
+
+export function createCommandHandler(options: CommandHandlerOptions): CommandHandler {
+  const { kube, nowMs } = options;
+  const routerFor = options.routerFor ?? ((kind) => createRouter(kind, kube));
+  const maxStored = options.maxStoredResults ?? 10_000;
+  const stored = new Map<string, CommandResult>();
+  let queue: Promise<unknown> = Promise.resolve();
+
+  function remember(id: string, result: CommandResult) {
+    stored.set(id, result);
+    while (stored.size > maxStored) {
+      const oldest = stored.keys().next().value;
+      if (oldest === undefined) break;
+      stored.delete(oldest);
+    }
+  }
+
+  async function apply(
+    command: AgentCommand,
+    signal: AbortSignal,
+  ): Promise<{ generation: number; routes?: RoutesReadBack }> {
+    const workload = command.workload;
+    if (workload === undefined || workload.namespace === '' || workload.name === '') {
+      throw new Rejection(
+        CommandReason.Invalid,
+        'workload.namespace and workload.name are required',
+      );
+    }
+    const { namespace, name } = workload;
+    const c = command.command;
+    switch (c.case) {
+      case 'initializeTarget': {
+        const spec = targetSpecOf(namespace, name, c.value.service, c.value.hpaName);
+        const router = routerFor(routerKindOf(c.value.router));
+        const result = await bootstrapTarget(kube, spec, signal, { nowMs });
+        await router.reconcile(routerTargetOf(spec, c.value.service), signal);
+        if (!result.primaryReadiness.ready) {
+          throw new Retriable(
+            CommandReason.PrimaryNotReady,
+            `${primaryName(name)}.${namespace} not ready: ${result.primaryReadiness.reason}`,
+          );
+        }
+        return { generation: result.primaryGeneration };
+      }
+      case 'scaleCanary': {
+        const target = await requireTarget(namespace, name, signal);
+        let replicas = c.value.replicas;
+        if (replicas === undefined)
+          replicas = await scaleFromZeroReplicas(namespace, name, target.spec?.replicas, signal);
+        const patched = await kube.mergePatch(
+          'Deployment',
+          namespace,
+          name,
+          { spec: { replicas } },
+          signal,
+        );
+        return { generation: patched?.metadata?.generation ?? 0 };
+      }
+      case 'scaleCanaryToZero': {
+        await requireTarget(namespace, name, signal);
+        const patched = await kube.mergePatch(
+          'Deployment',
+          namespace,
+          name,
+          { spec: { replicas: 0 } },
+          signal,
+        );
+        return { generation: patched?.metadata?.generation ?? 0 };
+      }
+      case 'setRoutes': {
+        const kind = routerKindOf(c.value.router);
+        const split = routeSplitOf(c.value.routes);
+        const router = routerFor(kind);
+        const target: RouterTarget = {
+          namespace,
+          targetName: name,
+          serviceName: c.value.serviceName || name,
+          port: 0,
+          hosts: [],
+          gateways: [],
+        };
+        await router.setRoutes(target, split, signal);
+        const routes = await router.getRoutes(target, signal);
+        return {
+          generation: 0,
+          routes: { namespace, name, router: c.value.router, routes },
+        };
+      }
+      case 'promoteCanary': {
+        const target = await requireTarget(namespace, name, signal);
+        const revision = await computeRevision(kube, target, signal);
+        if (c.value.revisionId !== '' && c.value.revisionId !== revision.id) {
+          throw new Rejection(
+            CommandReason.StaleRevision,
+            `the canary runs revision ${revision.id}, not ${c.value.revisionId}`,
+          );
+        }
+        const configs = await readTrackedConfigs(
+          kube,
+          namespace,
+          target.spec?.template?.spec,
+          signal,
+        );
+        await ensureConfigCopies(kube, configs, name, true, signal);
+        const template = primaryTemplate(target, configs);
+        const result = await updateWithRetry(
+          kube,
+          'Deployment',
+          namespace,
+          primaryName(name),
+          (primary) => {
+            if (!isOwned(primary))
+              throw new NotOwnedError('Deployment', namespace, primaryName(name));
+            const spec = target.spec;
+            return {
+              ...primary,
+              metadata: {
+                ...primary.metadata,
+                annotations: {
+                  ...primary.metadata?.annotations,
+                  [REVISION_ANNOTATION]: revision.id,
+                },
+              },
+              spec: {
+                ...primary.spec,
+                selector: primary.spec?.selector ?? { matchLabels: {} },
+                template,
+                ...(spec?.minReadySeconds !== undefined
+                  ? { minReadySeconds: spec.minReadySeconds }
+                  : {}),
+                ...(spec?.strategy !== undefined ? { strategy: spec.strategy } : {}),
+              },
+            };
+          },
+          signal,
+        );
+        if (result.outcome === 'not-found') {
+          throw new Rejection(
+            CommandReason.NotFound,
+            `${primaryName(name)} does not exist: initialize the target first`,
+          );
+        }
+        return { generation: result.object.metadata?.generation ?? 0 };
+      }
+      case 'finalizeTarget':
+        return finalize(namespace, name, c.value.service, c.value.router, signal);
+      case undefined:
+        throw new Rejection(
+          CommandReason.Invalid,
+          'the command has no action (oneof `command` unset)',
+        );
+      default: {
+        const unknown: never = c;
+        throw new Rejection(CommandReason.Invalid, `unknown command ${String(unknown)}`);
+      }
+    }
+  }
+
+  async function requireTarget(namespace: string, name: string, signal: AbortSignal) {
+    const target = await kube.get('Deployment', namespace, name, signal);
+    if (target === undefined) {
+      throw new Rejection(CommandReason.NotFound, `Deployment ${namespace}/${name} does not exist`);
+    }
+    return target;
+  }
+
+  /** Flagger's `ScaleFromZero` rule. */
+  async function scaleFromZeroReplicas(
+    namespace: string,
+    name: string,
+    targetReplicas: number | undefined,
+    signal: AbortSignal,
+  ): Promise<number> {
+    if (targetReplicas !== undefined && targetReplicas > 0) return targetReplicas;
+    const primary = await kube.get('Deployment', namespace, primaryName(name), signal);
+    const primaryReplicas = primary?.spec?.replicas ?? 0;
+    return primaryReplicas > 0 ? primaryReplicas : 1;
+  }
+
+  async function finalize(
+    namespace: string,
+    name: string,
+    service: ServiceSpec | undefined,
+    routerKind: RouterKind,
+    signal: AbortSignal,
+  ) {
+    const spec = targetSpecOf(namespace, name, service, '');
+    const router = routerFor(routerKindOf(routerKind));
+    const target = await requireTarget(namespace, name, signal);
+    const primary = await kube.get('Deployment', namespace, primaryName(name), signal);
+    if ((target.spec?.replicas ?? 0) === 0) {
+      const replicas = primary?.spec?.replicas ?? 1;
+      await kube.mergePatch('Deployment', namespace, name, { spec: { replicas } }, signal);
+      throw new Retriable(
+        CommandReason.CanaryNotReady,
+        `scaled ${name} to ${replicas}; waiting for it`,
+      );
+    }
+    const readiness = deploymentReadiness(target, { nowMs: nowMs() });
+    if (!readiness.ready) {
+      throw new Retriable(
+        CommandReason.CanaryNotReady,
+        `canary deployment ${name}.${namespace} not ready: ${readiness.reason}`,
+      );
+    }
+    // The apex Service follows the target from now on; the router's objects go.
+    const { label, value } = selectorLabelOf(target);
+    await updateWithRetry(
+      kube,
+      'Service',
+      namespace,
+      spec.service.name,
+      (svc) => {
+        if (!isOwned(svc) || svc.spec?.selector?.[label] === value) return undefined;
+        return { ...svc, spec: { ...svc.spec, selector: { [label]: value } } };
+      },
+      signal,
+    );
+    await router.finalize(routerTargetOf(spec, service), signal);
+    const generated: [KubeKind, string][] = [
+      ['Deployment', primaryName(name)],
+      ['Service', primaryName(spec.service.name)],
+      ['Service', canaryServiceName(spec.service.name)],
+    ];
+    const configs = await readTrackedConfigs(kube, namespace, target.spec?.template?.spec, signal);
+    for (const cm of configs.configMaps)
+      generated.push(['ConfigMap', primaryName(cm.metadata?.name ?? '')]);
+    for (const s of configs.secrets)
+      generated.push(['Secret', primaryName(s.metadata?.name ?? '')]);
+    for (const [kind, objectName] of generated) {
+      const current = await kube.get(kind, namespace, objectName, signal);
+      if (current === undefined || !isOwned(current)) continue;
+      if (current.metadata?.annotations?.[TARGET_ANNOTATION] !== name) continue;
+      await kube.delete(kind, namespace, objectName, signal);
+    }
+    return { generation: target.metadata?.generation ?? 0 };
+  }
+
+  async function handleNow(input: unknown, signal: AbortSignal): Promise<HandledCommand> {
+    let command: AgentCommand | undefined;
+    const resultOf = (
+      outcome: CommandOutcome,
+      reason: string,
+      message: string,
+      extra: { retriable?: boolean; observedGeneration?: bigint } = {},
+    ) =>
+      create(CommandResultSchema, {
+        commandId: command?.commandId ?? '',
+        outcome,
+        reason,
+        message,
+        ...(command?.workload !== undefined ? { workload: command.workload } : {}),
+        ...extra,
+      });
+    try {
+      command = parseCommand(input);
+      if (command.commandId === '')
+        throw new Rejection(CommandReason.Invalid, 'commandId is required');
+      const previous = stored.get(command.commandId);
+      if (previous !== undefined) return { result: previous, duplicate: true };
+      if (command.cluster !== options.cluster) {
+        throw new Rejection(
+          CommandReason.WrongCluster,
+          `command for cluster ${JSON.stringify(command.cluster)} delivered to the agent of ${options.cluster}`,
+        );
+      }
+      const applied = await apply(command, signal);
+      const result = resultOf(CommandOutcome.SUCCEEDED, '', '', {
+        observedGeneration: BigInt(applied.generation),
+      });
+      remember(command.commandId, result);
+      return {
+        result,
+        duplicate: false,
+        ...(applied.routes !== undefined ? { routesApplied: applied.routes } : {}),
+      };
+    } catch (error) {
+      if (signal.aborted || isAviaryError(error, ErrorCode.Aborted)) throw error;
+      const rejected = (reason: string, message: string) => {
+        const result = resultOf(CommandOutcome.REJECTED, reason, message);
+        if (command !== undefined && command.commandId !== '') remember(command.commandId, result);
+        return { result, duplicate: false };
+      };
+      const failed = (reason: string, message: string, retriable: boolean) => ({
+        result: resultOf(CommandOutcome.FAILED, reason, message, { retriable }),
+        duplicate: false,
+      });
+      if (error instanceof Rejection) return rejected(error.reason, error.message);
+      if (error instanceof Retriable) return failed(error.reason, error.message, true);
+      if (error instanceof NotOwnedError) return rejected(CommandReason.NotOwned, error.message);
+      if (error instanceof MissingConfigError)
+        return failed(CommandReason.MissingConfig, error.message, true);
+      if (error instanceof KubeApiError) {
+        const retriable = error.status === 0 || error.status === 429 || error.status >= 500;
+        return failed(error.reason, error.message, retriable);
+      }
+      if (isAviaryError(error, ErrorCode.Validation))
+        return rejected(CommandReason.Invalid, error.message);
+      if (isAviaryError(error, ErrorCode.Concurrency))
+        return failed(CommandReason.Conflict, error.message, true);
+      if (error instanceof AviaryError) return failed(CommandReason.Internal, error.message, true);
+      return failed(CommandReason.Internal, String(error), true);
+    }
+  }
+
+  return {
+    handle(input, signal) {
+      const run = queue.then(() => handleNow(input, signal));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/** Test fixtures: a simulated cluster, a target Deployment and commands as proto JSON. */
+import { createKubeSim, type KubeSim } from '@aviary/kube-sim';
+import type { AgentCommandJson } from '@aviary/proto';
+import { KubeConfig, type V1Deployment } from '@kubernetes/client-node';
+import { createClientNodeKubeClient } from './kube/client-node-kube-client.ts';
+import type { KubeClient } from './kube/kube-client.ts';
+
+export const NS = 'default';
+
+export async function simulatedCluster(): Promise<{
+  sim: KubeSim;
+  kube: KubeClient;
+  kc: KubeConfig;
+}> {
+  const sim = await createKubeSim({ clusters: ['eu-1'], controllers: { readyDelayMs: 10 } });
+  const kc = new KubeConfig();
+  kc.loadFromString(sim.cluster('eu-1').kubeconfig());
+  return { sim, kube: createClientNodeKubeClient(kc), kc };
+}
+
+export function targetDeployment(name: string, image = 'podinfo:1'): V1Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS, labels: { app: name, team: 'web' } },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, annotations: { 'prometheus.io/scrape': 'true' } },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image,
+              ports: [{ name: 'http', containerPort: 9898 }],
+              envFrom: [{ configMapRef: { name: `${name}-env` } }],
+              env: [
+                {
+                  name: 'TOKEN',
+                  valueFrom: { secretKeyRef: { name: `${name}-token`, key: 'token' } },
+                },
+                {
+                  name: 'OPTIONAL',
+                  valueFrom: {
+                    configMapKeyRef: { name: 'absent', key: 'x', optional: true },
+                  },
+                },
+              ],
+            },
+          ],
+          volumes: [{ name: 'files', configMap: { name: `${name}-files` } }],
+        },
+      },
+    },
+  };
+}
+
+let sequence = 0;
+export function command(
+  action: Omit<AgentCommandJson, 'commandId' | 'cluster' | 'releaseId' | 'workload'>,
+  overrides: Partial<AgentCommandJson> = {},
+): AgentCommandJson {
+  sequence += 1;
+  return {
+    commandId: `cmd-${sequence}`,
+    cluster: 'eu-1',
+    releaseId: 'rel-1',
+    workload: { namespace: NS, name: 'podinfo', kind: 'WORKLOAD_KIND_DEPLOYMENT' },
+    ...action,
+    ...overrides,
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
