@@ -1,5 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { connectNats, messagingNamespace, type NatsClient, streamNames } from '@aviary/messaging';
+import {
+  analysisRequestSubject,
+  connectNats,
+  messagingNamespace,
+  type NatsClient,
+  streamNames,
+} from '@aviary/messaging';
 import { createLogger } from '@aviary/platform';
 import { type LogLine, spawnService } from '@aviary/platform/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -34,12 +40,23 @@ function startAnalyzer() {
       AVIARY_NATS_URL: testEnv.natsUrl,
       AVIARY_MESSAGING_NAMESPACE: namespace,
       AVIARY_DUPLICATE_WINDOW_MS: '90s',
+      AVIARY_DATADOG_API_KEY: 'secret-api-key',
+      AVIARY_DATADOG_APP_KEY: 'secret-app-key',
+      AVIARY_DATADOG_BASE_URL: 'http://127.0.0.1:9',
+      AVIARY_ROUND_INTERVAL_MS: '1s',
+      AVIARY_METRIC_TEMPLATES: JSON.stringify({
+        'request-success-rate': {
+          provider: 'datadog',
+          total: 'sum:hits{kube_deployment:{{ target }}}.as_count()',
+          bad: 'sum:errors{kube_deployment:{{ target }}}.as_count()',
+        },
+      }),
     },
   });
 }
 
 describe('analyzer main', () => {
-  it('connects, ensures the streams, says it does nothing else yet, and stops on SIGTERM', async () => {
+  it('connects, ensures the streams, consumes analysis requests, and stops on SIGTERM', async () => {
     const analyzer = startAnalyzer();
     await analyzer.waitForLine(byMsg('ready'));
 
@@ -53,13 +70,19 @@ describe('analyzer main', () => {
     );
     const jsm = await nats.jetstreamManager();
     expect((await jsm.streams.info(names.analysis)).config.duplicate_window).toBe(90_000_000_000);
-    expect(
-      analyzer.lines.some(
-        byMsg(
-          'analyzer connected and streams ensured; analysis handling arrives with the analyzer issue',
-        ),
-      ),
-    ).toBe(true);
+    expect(analyzer.lines.find(byMsg('analyzer consuming analysis requests'))).toMatchObject({
+      providers: ['datadog'],
+      templates: ['request-success-rate'],
+    });
+    // The durable consumer exists, filtered to the request subject.
+    const consumer = await jsm.consumers.info(names.analysis, 'analyzer');
+    expect(consumer.config.filter_subject).toBe(
+      analysisRequestSubject(messagingNamespace(namespace)),
+    );
+    // Keys never reach the log.
+    const log = JSON.stringify(analyzer.lines);
+    expect(log).not.toContain('secret-api-key');
+    expect(log).not.toContain('secret-app-key');
 
     const { code } = await analyzer.stop('SIGTERM');
 

@@ -1,8 +1,10 @@
 /**
- * Composition root of the analyzer. For now it loads its configuration, connects to NATS, makes
- * sure Aviary's streams exist, and stops cleanly; metric providers, batching, budgets and the
- * judge arrive with the analyzer issue.
+ * Composition root of the analyzer: configuration, NATS, Aviary's streams, the metric providers
+ * and their budgets, the scheduler, and the analysis service consuming `AnalysisRequest`s and
+ * publishing `AnalysisVerdict`s (docs/analyzer-service.md). Provider keys are handed to the
+ * providers only, never logged.
  */
+import { readFile } from 'node:fs/promises';
 import {
   analysisRequestSubject,
   connectNats,
@@ -19,6 +21,10 @@ import {
   serviceConfigFields,
   z,
 } from '@aviary/platform';
+import { createScheduler } from './scheduler/index.ts';
+import { startAnalysisService } from './service/analysis-service.ts';
+import { parseMetricTemplates } from './service/metric-templates.ts';
+import { createProviders } from './service/providers.ts';
 
 const SERVICE = 'analyzer';
 
@@ -28,6 +34,42 @@ const configSchema = z.object({
   streamReplicas: z.number().int().min(1).max(5).default(1),
   /** AVIARY_DUPLICATE_WINDOW_MS (`2m`, `120000`): duplicate window of observations and analysis. */
   duplicateWindowMs: configFields.durationMs().default(2 * 60_000),
+  /** AVIARY_PROMETHEUS_URL: a Prometheus-compatible API (Prometheus, Thanos, Mimir); unset: none. */
+  prometheusUrl: configFields.url(['http', 'https']).optional(),
+  /** AVIARY_PROMETHEUS_CLUSTER_LABEL: the label naming the cluster on every series (Thanos, Mimir). */
+  prometheusClusterLabel: z
+    .string()
+    .regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/)
+    .optional(),
+  /** AVIARY_PROMETHEUS_MAX_CONCURRENCY: queries in flight at most (AIMD below it). */
+  prometheusMaxConcurrency: z.number().int().min(1).max(1000).default(10),
+  /** AVIARY_PROMETHEUS_INGESTION_DELAY_MS: default 30 s. */
+  prometheusIngestionDelayMs: configFields.durationMs().optional(),
+  /** AVIARY_DATADOG_API_KEY / AVIARY_DATADOG_APP_KEY: both set enables Datadog. Never logged. */
+  datadogApiKey: z.string().min(1).optional(),
+  datadogAppKey: z.string().min(1).optional(),
+  /** AVIARY_DATADOG_SITE: `datadoghq.com` (default), `datadoghq.eu`, … */
+  datadogSite: z
+    .string()
+    .regex(/^[a-z0-9-]+(?:\.[a-z0-9-]+)+$/)
+    .optional(),
+  /** AVIARY_DATADOG_BASE_URL: overrides the site (a proxy, or the simulator). */
+  datadogBaseUrl: configFields.url(['http', 'https']).optional(),
+  /** AVIARY_DATADOG_MAX_QUERIES_PER_REQUEST: default 20. */
+  datadogMaxQueriesPerRequest: z.number().int().min(1).max(35).optional(),
+  /** AVIARY_DATADOG_INGESTION_DELAY_MS: default 2 min. */
+  datadogIngestionDelayMs: configFields.durationMs().optional(),
+  /** AVIARY_METRIC_TEMPLATES: JSON `{ name: { provider, query } | { provider, total, bad } }`. */
+  metricTemplates: z.string().optional(),
+  /** AVIARY_METRIC_TEMPLATES_FILE: the same JSON in a file (used when METRIC_TEMPLATES is unset). */
+  metricTemplatesFile: z.string().optional(),
+  /** AVIARY_ROUND_INTERVAL_MS: the round timer (due requests, keep-alive of held ones). */
+  roundIntervalMs: configFields.durationMs().default(15_000),
+  /** AVIARY_ANALYSIS_CONSUMER: the durable consumer's name. */
+  analysisConsumer: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('analyzer'),
   ...serviceConfigFields,
 });
 
@@ -61,10 +103,74 @@ await runService({
         'stream ensured',
       );
     }
-    logger.info(
-      { requests: analysisRequestSubject(namespace) },
-      'analyzer connected and streams ensured; analysis handling arrives with the analyzer issue',
+
+    const templatesJson =
+      config.metricTemplates ??
+      (config.metricTemplatesFile === undefined
+        ? undefined
+        : await readFile(config.metricTemplatesFile, { encoding: 'utf8', signal }));
+    const templates = parseMetricTemplates(templatesJson);
+    if ((config.datadogApiKey === undefined) !== (config.datadogAppKey === undefined)) {
+      throw new Error('AVIARY_DATADOG_API_KEY and AVIARY_DATADOG_APP_KEY come together');
+    }
+    const providers = createProviders({
+      ...(config.prometheusUrl === undefined
+        ? {}
+        : {
+            prometheus: {
+              address: config.prometheusUrl,
+              maxConcurrency: config.prometheusMaxConcurrency,
+              ...(config.prometheusIngestionDelayMs === undefined
+                ? {}
+                : { ingestionDelayMs: config.prometheusIngestionDelayMs }),
+              ...(config.prometheusClusterLabel === undefined
+                ? {}
+                : { clusterLabel: config.prometheusClusterLabel }),
+            },
+          }),
+      ...(config.datadogApiKey === undefined || config.datadogAppKey === undefined
+        ? {}
+        : {
+            datadog: {
+              apiKey: config.datadogApiKey,
+              appKey: config.datadogAppKey,
+              ...(config.datadogSite === undefined ? {} : { site: config.datadogSite }),
+              ...(config.datadogBaseUrl === undefined ? {} : { baseUrl: config.datadogBaseUrl }),
+              ...(config.datadogMaxQueriesPerRequest === undefined
+                ? {}
+                : { maxQueriesPerRequest: config.datadogMaxQueriesPerRequest }),
+              ...(config.datadogIngestionDelayMs === undefined
+                ? {}
+                : { ingestionDelayMs: config.datadogIngestionDelayMs }),
+            },
+          }),
+    });
+    const scheduler = createScheduler({
+      providers: providers.scheduled,
+      roundMs: config.roundIntervalMs,
+    });
+    const service = await startAnalysisService(
+      {
+        nats,
+        namespace,
+        scheduler,
+        providers: providers.scheduled.map((p) => p.planning),
+        requests: { templates, providers: providers.ids },
+        logger,
+        consumerName: config.analysisConsumer,
+        roundIntervalMs: config.roundIntervalMs,
+      },
+      signal,
     );
-    return undefined;
+    logger.info(
+      {
+        requests: analysisRequestSubject(namespace),
+        providers: Object.keys(providers.ids),
+        templates: Object.keys(templates),
+        roundIntervalMs: config.roundIntervalMs,
+      },
+      'analyzer consuming analysis requests',
+    );
+    return service;
   },
 });

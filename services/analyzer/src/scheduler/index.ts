@@ -1,4 +1,15 @@
 export {
+  type ActiveCountCheck,
+  type CollectedCounts,
+  type CountCheck,
+  type CountMetric,
+  CountPart,
+  collectCounts,
+  countSubCheckId,
+  countSubChecks,
+  primaryWorkload,
+} from './counts.ts';
+export {
   type DatadogTemplateModel,
   type GroupedDatadogQuery,
   groupedDatadogQuery,

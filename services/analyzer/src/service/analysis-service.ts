@@ -1,0 +1,402 @@
+/**
+ * The analysis service: `AnalysisRequest`s in from a durable JetStream pull consumer on the
+ * analysis stream (filtered to `analysisRequestSubject`), gathered into rounds, judged by the
+ * scheduler, one `AnalysisVerdict` out per request on `analysisResultSubject`.
+ *
+ * - **Rounds.** A request with a window is due when its window has closed plus its provider's
+ *   ingestion delay; one without, at once. A round runs at the earliest due time (after a short
+ *   gathering delay, so that a burst of requests shares one round) and on every tick
+ *   (`roundIntervalMs`). Due requests with the same planning time (window end + delay) are planned
+ *   together, so their checks fold into shared queries.
+ * - **Ack after publish.** Each verdict is published with `Nats-Msg-Id` = `verdictMsgId(request
+ *   id)`, and only then is the request message acknowledged. A crash in between re-delivers the
+ *   request; its verdict is published again under the same id and JetStream stores it once.
+ *   Held messages are kept alive with `working()` on every tick.
+ * - **Malformed input.** A request that cannot be decoded but names a request id gets an `Error`
+ *   verdict; one without an id is terminated (`term`) with a logged reason. Never a crash.
+ * - **Counts.** Count checks are measured through `countSubChecks`; comparisons accumulate their
+ *   counts per (release, cluster, check) in a `CountHistory`.
+ * - **Stop** drains: no new messages, the running round finishes and publishes, held requests are
+ *   released (`nak`) for re-delivery.
+ */
+import {
+  CheckKind,
+  type CountsSnapshot,
+  judge,
+  ObservationStatus,
+  type ThresholdRange,
+  type Verdict,
+} from '@aviary/judge';
+import {
+  analysisRequestSubject,
+  analysisResultSubject,
+  createJetStreamPublisher,
+  type JetStreamPublisher,
+  type MessagingNamespace,
+  type NatsClient,
+  streamNames,
+} from '@aviary/messaging';
+import type { Logger } from '@aviary/platform';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import {
+  type ActiveCheck,
+  type CheckVerdict,
+  type CountCheck,
+  collectCounts,
+  countSubChecks,
+  DEFAULT_INGESTION_DELAY_MS,
+  type ProviderPlanning,
+  type Scheduler,
+} from '../scheduler/index.ts';
+import { CountHistory } from './count-history.ts';
+import {
+  type DecodedRequest,
+  decodeAnalysisRequest,
+  type RequestContext,
+  type RequestIdentity,
+} from './requests.ts';
+import {
+  encodeVerdict,
+  errorVerdict,
+  toAnalysisVerdict,
+  type VerdictDetails,
+  verdictMsgId,
+} from './verdicts.ts';
+
+export interface AnalysisServiceOptions {
+  readonly nats: NatsClient;
+  readonly namespace: MessagingNamespace;
+  readonly scheduler: Scheduler;
+  /** The providers' planning (for their ingestion delays). */
+  readonly providers: readonly ProviderPlanning[];
+  readonly requests: RequestContext;
+  readonly logger: Logger;
+  /** Durable consumer name; default `analyzer`. */
+  readonly consumerName?: string;
+  /** Tick period: rounds for due requests, `working()` for held ones; default 15 s. */
+  readonly roundIntervalMs?: number;
+  /** How long requests arriving together are gathered before a due round; default 250 ms. */
+  readonly gatherMs?: number;
+  /** The consumer's ack wait; default 5 min (held messages are kept alive on every tick). */
+  readonly ackWaitMs?: number;
+  /** Unacknowledged requests the consumer hands out at once; default 10,000. */
+  readonly maxAckPending?: number;
+  readonly now?: () => number;
+}
+
+export interface AnalysisService {
+  /** Stops consuming, finishes the running round, releases held requests. */
+  stop(): Promise<void>;
+  /** Requests held for a round. */
+  readonly pending: number;
+  /** Settles when the consume loop ends. */
+  readonly done: Promise<void>;
+}
+
+interface Held {
+  readonly request: DecodedRequest;
+  readonly dueAtMs: number;
+  readonly planAtMs: number;
+  readonly messages: JsMsg[];
+}
+
+interface Answer {
+  readonly identity: RequestIdentity;
+  readonly verdict: Verdict;
+  readonly details: VerdictDetails;
+}
+
+/** Creates the durable consumer (or updates it) and starts consuming. */
+export async function startAnalysisService(
+  options: AnalysisServiceOptions,
+  signal: AbortSignal,
+): Promise<AnalysisService> {
+  const { nats, namespace, scheduler, logger } = options;
+  const now = options.now ?? Date.now;
+  const roundIntervalMs = options.roundIntervalMs ?? 15_000;
+  const gatherMs = options.gatherMs ?? 250;
+  const durable = options.consumerName ?? 'analyzer';
+  const stream = streamNames(namespace).analysis;
+  const resultSubject = analysisResultSubject(namespace);
+  const delays = new Map(
+    options.providers.map((p) => [p.id, p.ingestionDelayMs ?? DEFAULT_INGESTION_DELAY_MS[p.kind]]),
+  );
+
+  const jsm = await nats.jetstreamManager({ signal });
+  const config = {
+    durable_name: durable,
+    filter_subject: analysisRequestSubject(namespace),
+    ack_policy: 'explicit',
+    ack_wait: (options.ackWaitMs ?? 300_000) * 1_000_000,
+    max_ack_pending: options.maxAckPending ?? 10_000,
+  } as const;
+  try {
+    await jsm.consumers.add(stream, config);
+  } catch {
+    // Exists with another configuration: update what may change in place.
+    await jsm.consumers.update(stream, durable, {
+      filter_subject: config.filter_subject,
+      ack_wait: config.ack_wait,
+      max_ack_pending: config.max_ack_pending,
+    });
+  }
+  const consumer = await nats.jetstream.consumers.get(stream, durable);
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+  const publisher: JetStreamPublisher = createJetStreamPublisher(nats.jetstream);
+  const history = new CountHistory();
+  const held = new Map<string, Held>();
+  const stopping = new AbortController();
+  const roundSignal = stopping.signal;
+  let closing = false;
+  let wake: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let roundQueued = false;
+
+  const publishAndAck = async (answer: Answer, msgs: readonly JsMsg[]): Promise<boolean> => {
+    const message = toAnalysisVerdict(answer.identity, answer.verdict, answer.details);
+    try {
+      const ack = await publisher.publish(resultSubject, encodeVerdict(message), {
+        msgId: verdictMsgId(answer.identity.requestId),
+        signal: roundSignal,
+      });
+      logger.info(
+        {
+          requestId: answer.identity.requestId,
+          releaseId: answer.identity.releaseId,
+          cluster: answer.identity.cluster,
+          check: answer.identity.checkName,
+          outcome: answer.verdict.outcome,
+          duplicate: ack.duplicate,
+        },
+        'verdict published',
+      );
+    } catch (err) {
+      logger.warn(
+        { err, requestId: answer.identity.requestId },
+        'verdict not published; the request will be re-delivered',
+      );
+      for (const msg of msgs) msg.nak(5_000);
+      return false;
+    }
+    for (const msg of msgs) {
+      try {
+        await msg.ackAck();
+      } catch (err) {
+        logger.warn({ err, requestId: answer.identity.requestId }, 'ack failed');
+      }
+    }
+    return true;
+  };
+
+  const schedule = () => {
+    if (closing) return;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const h of held.values()) earliest = Math.min(earliest, h.dueAtMs);
+    if (earliest === Number.POSITIVE_INFINITY) return;
+    const delay = Math.max(0, earliest - now()) + gatherMs;
+    if (wake !== undefined) clearTimeout(wake);
+    wake = setTimeout(() => {
+      wake = undefined;
+      triggerRound();
+    }, delay);
+  };
+
+  const triggerRound = () => {
+    if (roundQueued || closing) return;
+    roundQueued = true;
+    running = running.then(async () => {
+      roundQueued = false;
+      try {
+        await runRound();
+      } catch (err) {
+        logger.error({ err }, 'round failed; its requests stay held for the next round');
+      }
+      schedule();
+    });
+  };
+
+  const runRound = async () => {
+    const nowMs = now();
+    const due = [...held.values()].filter((h) => h.dueAtMs <= nowMs);
+    if (due.length === 0) return;
+    const groups = new Map<number, Held[]>();
+    for (const h of due) {
+      const list = groups.get(h.planAtMs) ?? [];
+      list.push(h);
+      groups.set(h.planAtMs, list);
+    }
+    for (const [planAtMs, group] of [...groups.entries()].sort((a, b) => a[0] - b[0])) {
+      if (roundSignal.aborted) return;
+      const checks: ActiveCheck[] = group.flatMap((h) =>
+        h.request.check.kind === 'value'
+          ? [h.request.check.active]
+          : countSubChecks(h.request.check.active),
+      );
+      const { verdicts } = await scheduler.round(checks, planAtMs, roundSignal);
+      const byId = new Map(verdicts.map((v) => [v.checkId, v]));
+      logger.info({ planAtMs, requests: group.length, checks: checks.length }, 'round judged');
+      for (const h of group) {
+        const answer = answerOf(h.request, byId, nowMs);
+        held.delete(h.request.identity.requestId);
+        await publishAndAck(answer, h.messages);
+      }
+    }
+    history.prune(nowMs - 24 * 3_600_000);
+  };
+
+  const answerOf = (
+    request: DecodedRequest,
+    verdicts: ReadonlyMap<string, CheckVerdict>,
+    nowMs: number,
+  ): Answer => {
+    const { identity, check } = request;
+    if (check.kind === 'value') {
+      const v = verdicts.get(check.active.id);
+      if (v === undefined) {
+        return { identity, verdict: errorVerdict('internal: no verdict'), details: {} };
+      }
+      return {
+        identity,
+        verdict: v.verdict,
+        details: { query: v.query, ...(v.window === undefined ? {} : { window: v.window }) },
+      };
+    }
+    const collected = collectCounts(check.active, verdicts);
+    const window = collected.window;
+    const details: VerdictDetails = {
+      query: collected.query,
+      ...(window === undefined ? {} : { window }),
+    };
+    if (!collected.ok) {
+      const failed = collected.failed.verdict;
+      return {
+        identity,
+        verdict: {
+          ...failed,
+          evidence: { thresholdRange: rangeOfCheck(check.active.check) },
+          ...(collected.retryAfterMs === undefined ? {} : { retryAfterMs: collected.retryAfterMs }),
+        },
+        details,
+      };
+    }
+    const judged = check.active.check;
+    if (judged.kind === CheckKind.RateThreshold) {
+      return {
+        identity,
+        verdict: judge(judged, {
+          status: ObservationStatus.Ok,
+          data: collected.canary,
+          ...(window === undefined ? {} : { window }),
+        }),
+        details,
+      };
+    }
+    const snapshot: CountsSnapshot = {
+      canary: collected.canary,
+      primary: collected.primary ?? { totalCount: 0, badCount: 0 },
+    };
+    const looks =
+      window === undefined
+        ? [snapshot]
+        : history.record(
+            {
+              releaseId: identity.releaseId,
+              cluster: identity.cluster,
+              checkName: identity.checkName,
+            },
+            window,
+            snapshot,
+            nowMs,
+          );
+    return {
+      identity,
+      verdict: judge(judged, {
+        status: ObservationStatus.Ok,
+        data: looks,
+        ...(window === undefined ? {} : { window }),
+      }),
+      details,
+    };
+  };
+
+  const receive = async (msg: JsMsg) => {
+    const decoded = decodeAnalysisRequest(msg.data, options.requests);
+    if (!decoded.ok) {
+      if (decoded.identity === undefined) {
+        logger.warn({ seq: msg.seq, reason: decoded.reason }, 'malformed request dropped');
+        msg.term();
+        return;
+      }
+      logger.warn(
+        { requestId: decoded.identity.requestId, reason: decoded.reason },
+        'invalid request answered with an Error verdict',
+      );
+      await publishAndAck(
+        { identity: decoded.identity, verdict: errorVerdict(decoded.reason), details: {} },
+        [msg],
+      );
+      return;
+    }
+    const { request } = decoded;
+    const id = request.identity.requestId;
+    const existing = held.get(id);
+    if (existing !== undefined) {
+      existing.messages.push(msg);
+      return;
+    }
+    const delay = delays.get(request.check.active.providerId) ?? 0;
+    const planAtMs = request.windowEndMs === undefined ? now() : request.windowEndMs + delay;
+    held.set(id, { request, dueAtMs: planAtMs, planAtMs, messages: [msg] });
+    schedule();
+  };
+
+  const tick = setInterval(() => {
+    for (const h of held.values()) for (const msg of h.messages) msg.working();
+    triggerRound();
+  }, roundIntervalMs);
+
+  const done = (async () => {
+    try {
+      for await (const msg of messages) {
+        try {
+          await receive(msg);
+        } catch (err) {
+          logger.error({ err, seq: msg.seq }, 'request handling failed; it will be re-delivered');
+          msg.nak(5_000);
+        }
+      }
+    } catch (err) {
+      if (!closing) logger.error({ err }, 'consuming requests failed');
+    }
+  })();
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      closing = true;
+      clearInterval(tick);
+      if (wake !== undefined) clearTimeout(wake);
+      messages.stop();
+      await done;
+      // The running round finishes and publishes; then anything still in flight is cancelled.
+      await running;
+      stopping.abort(new Error('analysis service stopping'));
+      for (const h of held.values()) for (const msg of h.messages) msg.nak();
+      held.clear();
+    })();
+    return stopped;
+  };
+  signal.addEventListener('abort', () => void stop(), { once: true });
+
+  return {
+    stop,
+    done,
+    get pending() {
+      return held.size;
+    },
+  };
+}
+
+function rangeOfCheck(check: CountCheck): ThresholdRange {
+  return check.kind === CheckKind.RateThreshold ? check.thresholdRange : {};
+}
