@@ -1,3 +1,27 @@
+export { decideCanary } from './canary/decide.ts';
+export {
+  type ClusterCanaryDecider,
+  createClusterCanaryDecider,
+  type Decider,
+} from './canary/decider.ts';
+export { evolveCanary, initialCanaryState } from './canary/evolve.ts';
+export { compact, formatTimestamp, parseTimestamp } from './canary/json.ts';
+export { type Readiness, readinessOf } from './canary/readiness.ts';
+export {
+  type AwaitedResult,
+  type CanaryCommand,
+  type CanaryContext,
+  type CanaryDecisionEvent,
+  type CanaryEvent,
+  type CanaryEventType,
+  type CanaryInputEvent,
+  CanaryPhase,
+  CheckOutcome,
+  type ClusterCanaryState,
+  CommandKind,
+  type Interval,
+  type OutstandingCommand,
+} from './canary/types.ts';
 export { formatDurationMs, parseDurationMs } from './spec/duration.ts';
 export {
   FLAGGER_API_VERSION,
@@ -58,3 +82,9 @@ export {
   type WeeklyFreezeWindow,
 } from './spec/types.ts';
 export { validateRollout } from './spec/validate-rollout.ts';
+export {
+  DeciderSpecification,
+  type DeciderSpecificationOptions,
+  type Then,
+  type When,
+} from './testing/decider-specification.ts';
