@@ -1,13 +1,33 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createKubeSim, type KubeSim } from '@aviary/kube-sim';
 import { connectNats, ensureStreams, messagingNamespace, streamNames } from '@aviary/messaging';
 import { createLogger } from '@aviary/platform';
 import { type LogLine, spawnService } from '@aviary/platform/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testEnv, uniqueName } from '../../../test/env.ts';
+import { decodeObservation } from './messaging/observation-publisher.ts';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const byMsg = (msg: string) => (line: LogLine) => line.msg === msg;
 const namespaces: string[] = [];
+let sim: KubeSim;
+let dir: string;
+let kubeconfig: string;
+
+beforeAll(async () => {
+  sim = await createKubeSim({ clusters: ['eu-1'], controllers: true });
+  dir = await mkdtemp(join(tmpdir(), 'aviary-agent-'));
+  kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, sim.cluster('eu-1').kubeconfig());
+});
+
+afterAll(async () => {
+  await sim.close();
+  await rm(dir, { recursive: true, force: true });
+});
 
 afterEach(async () => {
   const nats = await connectNats({
@@ -32,6 +52,10 @@ function startAgent(namespace: string, env: Record<string, string> = {}) {
   return spawnService(main, {
     env: {
       AVIARY_CLUSTER_NAME: 'eu-1',
+      AVIARY_CLUSTER_LABELS: 'region=eu,env=prod',
+      AVIARY_KUBECONFIG: kubeconfig,
+      AVIARY_HEARTBEAT_INTERVAL_MS: '200ms',
+      AVIARY_LEASE_MS: '2m',
       AVIARY_NATS_URL: testEnv.natsUrl,
       AVIARY_MESSAGING_NAMESPACE: namespace,
       AVIARY_LOG_LEVEL: 'debug',
@@ -41,7 +65,7 @@ function startAgent(namespace: string, env: Record<string, string> = {}) {
 }
 
 describe('cluster-agent main', () => {
-  it('connects, finds its command stream, says it does nothing else yet, and stops on SIGTERM', async () => {
+  it('connects to the cluster and NATS, consumes its commands, sends heartbeats, and stops on SIGTERM', async () => {
     const namespace = uniqueName('agent');
     namespaces.push(namespace);
     const nats = await connectNats({
@@ -52,18 +76,34 @@ describe('cluster-agent main', () => {
     await ensureStreams(await nats.jetstreamManager(), {
       namespace: messagingNamespace(namespace),
     });
-    await nats.close();
 
     const agent = startAgent(namespace);
     const ready = await agent.waitForLine(byMsg('ready'));
     expect(ready).toMatchObject({ service: 'cluster-agent', cluster: 'eu-1' });
-    expect(agent.lines.find(byMsg('command stream found'))).toMatchObject({
+    expect(agent.lines.find(byMsg('agent running'))).toMatchObject({
+      heartbeatIntervalMs: 200,
+      leaseMs: 120_000,
+      agentVersion: '0.1.0',
+    });
+    expect(await agent.waitForLine(byMsg('command stream found'))).toMatchObject({
       subject: `${namespace}.v1.cluster.eu-1.cmd`,
       stream: `${namespace.toUpperCase()}_CMD`,
+      durable: 'agent-eu-1',
     });
-    expect(
-      agent.lines.some(byMsg('agent connected; command handling arrives with the agent issue')),
-    ).toBe(true);
+
+    // Heartbeats arrive on the observation stream with the configured labels.
+    const jsm = await nats.jetstreamManager();
+    const stream = streamNames(messagingNamespace(namespace)).observations;
+    await expect
+      .poll(async () => (await jsm.streams.info(stream)).state.messages, { timeout: 10_000 })
+      .toBeGreaterThan(0);
+    const first = await jsm.streams.getMessage(stream, { seq: 1 });
+    expect(first?.subject).toBe(`${namespace}.v1.cluster.eu-1.obs.heartbeat`);
+    expect(decodeObservation(first?.data ?? '')).toMatchObject({
+      cluster: 'eu-1',
+      kind: { case: 'heartbeat', value: { labels: { region: 'eu', env: 'prod' } } },
+    });
+    await nats.close();
 
     const { code } = await agent.stop('SIGTERM');
 
@@ -74,14 +114,20 @@ describe('cluster-agent main', () => {
   it('warns, and still starts, when no stream stores its command subject yet', async () => {
     const agent = startAgent(uniqueName('agent'));
     await agent.waitForLine(byMsg('ready'));
-    const warning = agent.lines.find((l) => l.level === 'warn');
-    expect(String(warning?.msg)).toContain('no stream stores this agent’s command subject yet');
+    const warning = await agent.waitForLine((l) =>
+      String(l.msg).startsWith('no stream stores this agent’s command subject yet'),
+    );
+    expect(warning).toMatchObject({ level: 'warn' });
+    // Without the observation stream, heartbeats fail and say so; the agent keeps running.
+    await agent.waitForLine(byMsg('publishing a heartbeat failed'));
     expect((await agent.stop('SIGTERM')).code).toBe(0);
   });
 
   it('exits 1 naming every bad variable, without echoing secrets', async () => {
     const agent = startAgent('x', {
       AVIARY_CLUSTER_NAME: 'EU.1',
+      AVIARY_CLUSTER_LABELS: 'region',
+      AVIARY_LEASE_MS: 'soon',
       AVIARY_NATS_URL: 'http://agent:hunter2@nats:4222',
       AVIARY_MESSAGING_NAMESPACE: 'Bad.Name',
     });
@@ -94,6 +140,11 @@ describe('cluster-agent main', () => {
         message:
           "must be a DNS-1123 label: 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit",
       },
+      {
+        path: 'AVIARY_CLUSTER_LABELS',
+        message: 'must be comma-separated key=value Kubernetes labels, e.g. region=eu,env=prod',
+      },
+      { path: 'AVIARY_LEASE_MS', message: 'must be a duration such as 500ms, 10s, 2m or 1h' },
       { path: 'AVIARY_NATS_URL', message: 'must be a nats:// or tls:// URL' },
       {
         path: 'AVIARY_MESSAGING_NAMESPACE',
@@ -102,6 +153,20 @@ describe('cluster-agent main', () => {
     ]);
     expect(agent.stderr()).toContain('AVIARY_CLUSTER_NAME');
     expect(JSON.stringify(agent.lines) + agent.stderr()).not.toContain('hunter2');
+  });
+
+  it('exits 1 without a Kubernetes API to talk to', async () => {
+    const agent = spawnService(main, {
+      env: {
+        AVIARY_CLUSTER_NAME: 'eu-1',
+        AVIARY_NATS_URL: testEnv.natsUrl,
+        AVIARY_MESSAGING_NAMESPACE: uniqueName('agent'),
+        KUBERNETES_SERVICE_HOST: '',
+      },
+    });
+    const { code } = await agent.exited;
+    expect(code).toBe(1);
+    expect(JSON.stringify(agent.lines.find(byMsg('start failed')))).toContain('AVIARY_KUBECONFIG');
   });
 
   it('exits 1 when NATS cannot be reached', async () => {
