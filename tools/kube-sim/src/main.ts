@@ -20,6 +20,9 @@ const { values } = parseArgs({
     clusters: { type: 'string', default: 'eu-1,us-1' },
     out: { type: 'string', default: '.data/kube-sim' },
     host: { type: 'string', default: '127.0.0.1' },
+    // The host written into the kubeconfigs, when clients reach the simulator by another name
+    // than the address it listens on (e.g. `kube-sim` in docker-compose, listening on 0.0.0.0).
+    'advertise-host': { type: 'string', default: '' },
     'base-port': { type: 'string', default: '0' },
     'bookmark-interval-ms': { type: 'string', default: '5000' },
     'no-controllers': { type: 'boolean', default: false },
@@ -53,13 +56,17 @@ const sim = await createKubeSim({
 });
 const out = resolve(values.out);
 await mkdir(out, { recursive: true });
+const advertised = (kubeconfig: string): string =>
+  values['advertise-host'] === ''
+    ? kubeconfig
+    : kubeconfig.replaceAll(`//${values.host}:`, `//${values['advertise-host']}:`);
 for (const cluster of sim.clusters) {
-  await writeFile(join(out, `${cluster.name}.yaml`), cluster.kubeconfig());
+  await writeFile(join(out, `${cluster.name}.yaml`), advertised(cluster.kubeconfig()));
   process.stderr.write(
     `kube-sim: ${cluster.name} at ${cluster.url} (${join(out, `${cluster.name}.yaml`)})\n`,
   );
 }
-await writeFile(join(out, 'config.yaml'), sim.kubeconfig());
+await writeFile(join(out, 'config.yaml'), advertised(sim.kubeconfig()));
 
 const stop = (): void => {
   sim.close().then(
