@@ -4,19 +4,19 @@
  * exporter the test serves (Istio-style counters and duration buckets for two canaries and their
  * primaries, the `cart` canary visibly worse) every second.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startTestPrometheus,
+  type TestPrometheus,
+  until as untilReady,
+} from '../../../../test/prometheus.ts';
 import { builtinQuery, groupedBuiltinQuery, groupKey, splitGroupedResult } from './builtin.ts';
 import { createPrometheusProvider } from './prometheus.ts';
 import { type MetricProvider, type ProviderResult, toValueObservation } from './provider.ts';
 import { renderQuery } from './templates.ts';
 
-const PROMETHEUS_BIN = process.env.AVIARY_TEST_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 const signal = new AbortController().signal;
 const started = Date.now() / 1000;
 
@@ -61,12 +61,10 @@ function exposition(): string {
 
 let exporter: Server;
 let fake: Server;
-let prometheus: ChildProcess | undefined;
-let dataDir: string;
+let prometheus: TestPrometheus | undefined;
 let address: string;
 let fakeAddress: string;
 let provider: MetricProvider;
-let stderr = '';
 /** When the canary's rate first had a value: range queries after it have a sample per step. */
 let readyAtMs = 0;
 
@@ -76,42 +74,17 @@ function listen(server: Server): Promise<number> {
   );
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function until<T>(
+function until<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs: number,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}; prometheus stderr:\n${stderr.slice(-2000)}`);
-}
-
-function stopPrometheus(): Promise<void> {
-  const child = prometheus;
-  prometheus = undefined;
-  if (child?.pid === undefined || child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(
-      () => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'),
-      5000,
-    );
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    process.kill(child.pid as number, 'SIGTERM');
-  });
+  return untilReady(
+    what,
+    probe,
+    timeoutMs,
+    () => `prometheus stderr:\n${prometheus?.stderr().slice(-2000) ?? ''}`,
+  );
 }
 
 beforeAll(async () => {
@@ -133,36 +106,11 @@ beforeAll(async () => {
   });
   fakeAddress = `http://127.0.0.1:${await listen(fake)}`;
 
-  dataDir = await mkdtemp(join(tmpdir(), 'aviary-prom-'));
-  const config = join(dataDir, 'prometheus.yml');
-  await writeFile(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: exporter',
-      '    static_configs:',
-      `      - targets: ['127.0.0.1:${exporterPort}']`,
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  address = `http://127.0.0.1:${port}`;
-  prometheus = spawn(
-    PROMETHEUS_BIN,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dataDir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  prometheus.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
+  prometheus = await startTestPrometheus({
+    targets: [`127.0.0.1:${exporterPort}`],
+    job: 'exporter',
   });
+  address = prometheus.address;
   provider = createPrometheusProvider({ address, timeoutMs: 5000 });
   // Ready when the canary's 30s rate has at least two samples.
   await until(
@@ -180,10 +128,9 @@ beforeAll(async () => {
 }, 40_000);
 
 afterAll(async () => {
-  await stopPrometheus();
+  await prometheus?.stop();
   await new Promise((resolve) => exporter?.close(resolve));
   await new Promise((resolve) => fake?.close(resolve));
-  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('Prometheus 2.42', () => {
@@ -310,7 +257,7 @@ describe('Prometheus 2.42', () => {
   });
 
   it('maps a stopped Prometheus to unreachable', async () => {
-    await stopPrometheus();
+    await prometheus?.stop();
     const result = await provider.query({ query: 'up' }, signal);
     expect(result).toMatchObject({ status: 'failed', reason: 'unreachable' });
   });

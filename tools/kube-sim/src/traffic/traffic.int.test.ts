@@ -4,11 +4,6 @@
  * from the analyzer unchanged (per canary and grouped by cluster), with the faulty canary
  * visibly worse than the primary.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   BuiltinMetric,
   builtinQuery,
@@ -16,31 +11,22 @@ import {
   MetricRouter,
 } from '@aviary/analyzer/src/metrics/builtin.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startTestPrometheus,
+  type TestPrometheus,
+  until as untilReady,
+} from '../../../../test/prometheus.ts';
 import { createKubeSim, type KubeSim } from '../kube-sim.ts';
 import { TrafficAnnotation } from './behaviour.ts';
 import { TrafficResources } from './cluster-view.ts';
 import { flaggerServices, virtualService, weighted } from './test-fixtures.ts';
 
-const PROMETHEUS_BIN = process.env.AVIARY_TEST_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 const NS = 'default';
 const APP = 'podinfo';
 
 let sim: KubeSim | undefined;
-let prometheus: ChildProcess | undefined;
-let dataDir: string | undefined;
+let prometheus: TestPrometheus | undefined;
 let address = '';
-let stderr = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface VectorSample {
   readonly metric: Record<string, string>;
@@ -62,14 +48,17 @@ async function query(promql: string): Promise<VectorSample[]> {
   return body.data?.result ?? [];
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`timed out waiting for ${what}; prometheus stderr:\n${stderr.slice(-2000)}`);
+function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  return untilReady(
+    what,
+    probe,
+    timeoutMs,
+    () => `prometheus stderr:\n${prometheus?.stderr().slice(-2000) ?? ''}`,
+  );
 }
 
 function deployment(name: string, annotations: Record<string, string>) {
@@ -131,36 +120,8 @@ beforeAll(async () => {
   );
   cluster.traffic.start();
 
-  dataDir = await mkdtemp(join(tmpdir(), 'aviary-kube-sim-prom-'));
-  const config = join(dataDir, 'prometheus.yml');
-  await writeFile(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: kube-sim',
-      '    static_configs:',
-      `      - targets: ['${new URL(cluster.url).host}']`,
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  address = `http://127.0.0.1:${port}`;
-  prometheus = spawn(
-    PROMETHEUS_BIN,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${join(dataDir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  prometheus.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
+  prometheus = await startTestPrometheus({ targets: [new URL(cluster.url).host], job: 'kube-sim' });
+  address = prometheus.address;
   // When: Prometheus has scraped enough for a 1m rate of the canary (at least 4 samples).
   await until(
     'scraped data',
@@ -175,23 +136,8 @@ beforeAll(async () => {
 }, 40_000);
 
 afterAll(async () => {
-  const child = prometheus;
-  prometheus = undefined;
-  if (child?.pid !== undefined && child.exitCode === null) {
-    await new Promise<void>((resolve) => {
-      const kill = setTimeout(
-        () => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'),
-        5000,
-      );
-      child.once('exit', () => {
-        clearTimeout(kill);
-        resolve();
-      });
-      process.kill(child.pid as number, 'SIGTERM');
-    });
-  }
+  await prometheus?.stop();
   await sim?.close();
-  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe('real Prometheus scraping the traffic simulator', () => {
