@@ -420,7 +420,9 @@ describe('commands', () => {
       ],
       [command({ scaleCanary: {} }, { cluster: 'us-1' }), 'WrongCluster'],
       [
-        command({ setRoutes: { router: 'ROUTER_KIND_SMI', serviceName: 'podinfo', routes: {} } }),
+        command({
+          setRoutes: { router: 'ROUTER_KIND_UNSPECIFIED', serviceName: 'podinfo', routes: {} },
+        }),
         'UnsupportedRouter',
       ],
       [setRoutes({ primaryWeightPercent: 70, canaryWeightPercent: 70 }), 'Invalid'],

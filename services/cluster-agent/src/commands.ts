@@ -36,7 +36,7 @@ import { updateWithRetry } from './kube/update.ts';
 import { isOwned, NotOwnedError, REVISION_ANNOTATION, TARGET_ANNOTATION } from './ownership.ts';
 import { deploymentReadiness } from './readiness.ts';
 import { computeRevision, MissingConfigError, readTrackedConfigs } from './revision.ts';
-import { createRouter } from './routers/create-router.ts';
+import { createRouter, trafficRouterKindOf } from './routers/create-router.ts';
 import {
   type RouteMatch,
   type RouterTarget,
@@ -44,7 +44,7 @@ import {
   routeSplitProblems,
   type StringMatch,
   type TrafficRouter,
-  type TrafficRouterKind,
+  TrafficRouterKind,
 } from './routers/traffic-router.ts';
 
 /** Reasons of `REJECTED` and `FAILED` results, UpperCamelCase like Kubernetes reasons. */
@@ -111,17 +111,12 @@ class Retriable extends Error {
   }
 }
 
-const ROUTER_KINDS: Partial<Record<RouterKind, TrafficRouterKind>> = {
-  [RouterKind.ISTIO]: 'istio',
-  [RouterKind.NONE]: 'none',
-};
-
 function routerKindOf(kind: RouterKind): TrafficRouterKind {
-  const mapped = ROUTER_KINDS[kind];
+  const mapped = trafficRouterKindOf(kind);
   if (mapped === undefined) {
     throw new Rejection(
       CommandReason.UnsupportedRouter,
-      `router ${RouterKind[kind] ?? kind} is not supported by this agent (supported: istio, none)`,
+      `router ${RouterKind[kind] ?? kind} is not supported by this agent (supported: ${Object.values(TrafficRouterKind).join(', ')})`,
     );
   }
   return mapped;
@@ -217,6 +212,11 @@ function routerTargetOf(spec: TargetSpec, service: ServiceSpec | undefined): Rou
     port: spec.service.port,
     hosts: service?.hosts ?? [],
     gateways: service?.gateways ?? [],
+    gatewayRefs: (service?.gatewayRefs ?? []).map((ref) => ({
+      name: ref.name,
+      ...(ref.namespace !== '' ? { namespace: ref.namespace } : {}),
+      ...(ref.sectionName !== '' ? { sectionName: ref.sectionName } : {}),
+    })),
   };
 }
 

@@ -12,6 +12,7 @@
  */
 import { type Observation, RouterKind } from '@aviary/proto';
 import { routesAppliedObservation } from './messaging/observations.ts';
+import { trafficRouterKindOf } from './routers/create-router.ts';
 import type {
   RouterTarget,
   RouteSplit,
@@ -73,11 +74,6 @@ export const ALL_TO_PRIMARY: RouteSplit = {
   mirrorWeightPercent: 0,
 };
 
-const ROUTER_KINDS: Partial<Record<RouterKind, TrafficRouterKind>> = {
-  [RouterKind.ISTIO]: 'istio',
-  [RouterKind.NONE]: 'none',
-};
-
 /** Whether a split sends requests, or mirrored copies, to the canary. */
 export function carriesCanaryTraffic(split: RouteSplit): boolean {
   return split.canaryWeightPercent > 0 || split.mirror;
@@ -90,7 +86,7 @@ export function createLease(options: LeaseOptions): Lease {
   const keyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 
   async function revert(canary: LeasedCanary, lapsedAtMs: number, signal: AbortSignal) {
-    const kind = ROUTER_KINDS[canary.router];
+    const kind = trafficRouterKindOf(canary.router);
     if (kind === undefined) throw new Error(`router ${RouterKind[canary.router]} not supported`);
     const router = options.routerFor(kind);
     const target: RouterTarget = {

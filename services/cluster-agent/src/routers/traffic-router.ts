@@ -11,6 +11,9 @@ import type { CustomObject } from '../kube/kube-client.ts';
 
 export const TrafficRouterKind = {
   Istio: 'istio',
+  GatewayApi: 'gateway-api',
+  Nginx: 'nginx',
+  Smi: 'smi',
   None: 'none',
 } as const;
 export type TrafficRouterKind = (typeof TrafficRouterKind)[keyof typeof TrafficRouterKind];
@@ -39,6 +42,14 @@ export interface RouteSplit {
   readonly mirrorWeightPercent: number;
 }
 
+/** A Gateway API parent of the HTTPRoute (Flagger's `service.gatewayRefs`). */
+export interface GatewayParentRef {
+  readonly name: string;
+  /** Empty or absent: the route's namespace. */
+  readonly namespace?: string;
+  readonly sectionName?: string;
+}
+
 /** What a router needs to know about the target (Flagger's `spec.service`). */
 export interface RouterTarget {
   readonly namespace: string;
@@ -50,6 +61,8 @@ export interface RouterTarget {
   readonly hosts: readonly string[];
   /** Istio gateways; empty: the mesh. */
   readonly gateways: readonly string[];
+  /** Gateway API parents of the HTTPRoute (required by `reconcile` of `gateway-api`). */
+  readonly gatewayRefs?: readonly GatewayParentRef[];
 }
 
 export interface TrafficRouter {
