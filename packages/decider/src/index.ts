@@ -22,6 +22,27 @@ export {
   type Interval,
   type OutstandingCommand,
 } from './canary/types.ts';
+export { decideRelease, workloadOf } from './fleet/decide.ts';
+export { createReleaseDecider, type ReleaseDecider } from './fleet/decider.ts';
+export {
+  type CanaryOf,
+  clusterOfEvent,
+  evolveRelease,
+  initialReleaseState,
+  isFleetEvent,
+} from './fleet/evolve.ts';
+export { resolveWaves } from './fleet/plan.ts';
+export {
+  type ClusterInfo,
+  FLEET_ACTOR,
+  type FleetEvent,
+  type PlannedWave,
+  type ReleaseCommand,
+  type ReleaseContext,
+  type ReleaseEvent,
+  type ReleaseState,
+  WaveStatus,
+} from './fleet/types.ts';
 export { formatDurationMs, parseDurationMs } from './spec/duration.ts';
 export {
   FLAGGER_API_VERSION,
