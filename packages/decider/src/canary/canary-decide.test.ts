@@ -265,6 +265,19 @@ describe('gates', () => {
 });
 
 describe('commands, revisions, operators', () => {
+  it('ignores the commands another cluster’s canary sent', () => {
+    const sim = started(canary());
+    sim.tick(at(0));
+    const t1 = sim.tick(at(1));
+    const [request] = t1.filter((e) => e.type === 'CanaryWeightRequested');
+    expect(request).toBeDefined();
+    const elsewhere = JSON.parse(
+      JSON.stringify(request).replaceAll(`"cluster":"${CLUSTER}"`, '"cluster":"somewhere-else"'),
+    ) as CanaryEvent;
+    const decider = createClusterCanaryDecider(canary());
+    expect(decider.evolve(sim.current, elsewhere)).toEqual(sim.current);
+  });
+
   it('a weight command not confirmed is re-sent with the same id on the next tick', () => {
     let drop = true;
     const sim = started(canary(), {

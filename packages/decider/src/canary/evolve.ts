@@ -149,15 +149,21 @@ export function evolveCanary(
       }
       return state;
     }
+    // A command for another cluster's agent is that cluster's canary's business.
     case 'ClusterCanaryInitializationRequested':
+      if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.InitializeTarget, event.type, event.data.command);
     case 'CanaryScaleRequested':
+      if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.ScaleCanary, event.type, event.data.command);
     case 'CanaryWeightRequested':
+      if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.SetRoutes, event.type, event.data.command);
     case 'CanaryPromotionRequested':
+      if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.PromoteCanary, event.type, event.data.command);
     case 'CanaryScaleToZeroRequested':
+      if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.ScaleCanaryToZero, event.type, event.data.command);
     case 'ClusterCanaryInitialized':
       if (!mine(event.data.cluster)) return state;
