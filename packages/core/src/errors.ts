@@ -12,6 +12,8 @@ export const ErrorCode = {
   Validation: 'VALIDATION',
   /** A stored event could not be decoded; it is reported with its position. */
   CorruptEvent: 'CORRUPT_EVENT',
+  /** A recorded history's decisions do not follow from its inputs (replay found a divergence). */
+  Determinism: 'DETERMINISM',
   /** The same event id was appended before with different content or to another stream. */
   IdempotencyMismatch: 'IDEMPOTENCY_MISMATCH',
   /** Configuration is missing or invalid at start-up. */
