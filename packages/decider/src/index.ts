@@ -43,6 +43,42 @@ export {
   type ReleaseState,
   WaveStatus,
 } from './fleet/types.ts';
+export { canonicalEvent, canonicalJson } from './replay/canonical-json.ts';
+export { DeterminismError } from './replay/determinism-error.ts';
+export {
+  commandOf,
+  contextOf,
+  type HistoryOptions,
+  INPUT_FACT_TYPES,
+  isInputFact,
+  type RecordedEvent,
+} from './replay/history.ts';
+export { type ReplayResult, replay, replayOrThrow, stateAt } from './replay/replay.ts';
+export {
+  type ClusterComparison,
+  type Outcome,
+  type TimedEvent,
+  type WhatIfReport,
+  whatIf,
+} from './replay/what-if.ts';
+export {
+  DEFAULT_START,
+  parseScenario,
+  runScenario,
+  type ScenarioRun,
+  type TickLine,
+  timelineOf,
+  validateScenario,
+} from './scenario/run-scenario.ts';
+export type {
+  Behaviour,
+  Expectation,
+  OperatorStep,
+  Scenario,
+  Step,
+  VerdictOutcome,
+  WebhookOutcome,
+} from './scenario/types.ts';
 export { formatDurationMs, parseDurationMs } from './spec/duration.ts';
 export {
   FLAGGER_API_VERSION,
