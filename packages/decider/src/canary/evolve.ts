@@ -188,7 +188,12 @@ export function evolveCanary(
           return {
             ...rest,
             phase,
-            failedRevisionId: state.runRevisionId,
+            // Rolled back from Waiting, no run had started: the revision that failed is the
+            // one waiting for confirmation, not the last run's.
+            failedRevisionId:
+              event.data.previousPhase === CanaryPhase.Waiting
+                ? state.canaryRevisionId
+                : state.runRevisionId,
             rollbackHookIds: [],
           };
         case CanaryPhase.Succeeded:
