@@ -8,3 +8,4 @@ export {
   ValidationError,
   type ValidationIssue,
 } from './errors.ts';
+export { formatGoDurationMs, type GoDurationParse, parseGoDurationMs } from './go-duration.ts';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseGoDurationMs } from '@aviary/core';
 import type { JsonObject } from '../patch.ts';
 import { arrayAt, conditionOf, stringAt, timestamp } from './object.ts';
 
@@ -25,18 +26,10 @@ export interface PodBehaviourDefaults {
   readonly crashRestartIntervalMs: number;
 }
 
-const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
 /** A Go-style duration (`1m30s`, `250ms`, `2s`) in milliseconds, or undefined if it is not one. */
 export function parseDurationMs(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (!/^(\d+(?:\.\d+)?(ms|s|m|h))+$/.test(trimmed)) return undefined;
-  let total = 0;
-  for (const match of trimmed.matchAll(DURATION_PART)) {
-    total += Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
-  }
-  return total;
+  const parsed = parseGoDurationMs(text.trim());
+  return parsed.ok ? parsed.ms : undefined;
 }
 
 export function podBehaviourOf(

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatDurationMs, parseDurationMs } from './duration.ts';
+import {
+  formatGoDurationMs as formatDurationMs,
+  parseGoDurationMs as parseDurationMs,
+} from './go-duration.ts';
 
 describe('parseDurationMs', () => {
   it.each([
