@@ -24,7 +24,13 @@ import {
   subjectOfObservation,
 } from './messaging/observation-publisher.ts';
 import { createRouter } from './routers/create-router.ts';
-import { command, NS, simulatedCluster, targetDeployment } from './testing.ts';
+import {
+  command,
+  createTrackedConfigs,
+  NS,
+  simulatedCluster,
+  targetDeployment,
+} from './testing.ts';
 
 const signal = new AbortController().signal;
 const quiet = createLogger({ service: 'agent-test', level: 'silent' });
@@ -39,24 +45,7 @@ const agents: Agent[] = [];
 
 beforeEach(async () => {
   ({ sim, kube } = await simulatedCluster());
-  await kube.create(
-    'ConfigMap',
-    NS,
-    { metadata: { name: 'podinfo-env' }, data: { A: '1' } },
-    signal,
-  );
-  await kube.create(
-    'ConfigMap',
-    NS,
-    { metadata: { name: 'podinfo-files' }, data: { f: 'x' } },
-    signal,
-  );
-  await kube.create(
-    'Secret',
-    NS,
-    { metadata: { name: 'podinfo-token' }, type: 'Opaque', data: { token: 'czNjcjN0' } },
-    signal,
-  );
+  await createTrackedConfigs(kube, signal);
   await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
 
   namespace = messagingNamespace(uniqueName('agent'));

@@ -6,7 +6,14 @@ import type { KubeClient } from './kube/kube-client.ts';
 import { updateWithRetry } from './kube/update.ts';
 import { MANAGED_BY_LABEL, REVISION_ANNOTATION } from './ownership.ts';
 import { computeRevision } from './revision.ts';
-import { command, NS, simulatedCluster, sleep, targetDeployment } from './testing.ts';
+import {
+  command,
+  createTrackedConfigs,
+  NS,
+  simulatedCluster,
+  sleep,
+  targetDeployment,
+} from './testing.ts';
 
 let sim: KubeSim;
 let kube: KubeClient;
@@ -14,24 +21,7 @@ const signal = new AbortController().signal;
 
 beforeEach(async () => {
   ({ sim, kube } = await simulatedCluster());
-  await kube.create(
-    'ConfigMap',
-    NS,
-    { metadata: { name: 'podinfo-env' }, data: { A: '1' } },
-    signal,
-  );
-  await kube.create(
-    'ConfigMap',
-    NS,
-    { metadata: { name: 'podinfo-files' }, data: { f: 'x' } },
-    signal,
-  );
-  await kube.create(
-    'Secret',
-    NS,
-    { metadata: { name: 'podinfo-token' }, type: 'Opaque', data: { token: 'czNjcjN0' } },
-    signal,
-  );
+  await createTrackedConfigs(kube, signal);
   await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
 });
 

@@ -15,7 +15,14 @@ import { updateWithRetry } from './kube/update.ts';
 import { createObserver, type Observer } from './observer.ts';
 import { REVISION_ANNOTATION } from './ownership.ts';
 import { computeRevision } from './revision.ts';
-import { command, NS, simulatedCluster, sleep, targetDeployment } from './testing.ts';
+import {
+  command,
+  createTrackedConfigs,
+  NS,
+  simulatedCluster,
+  sleep,
+  targetDeployment,
+} from './testing.ts';
 
 const signal = new AbortController().signal;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -30,24 +37,7 @@ let published: { subject: string; observation: Observation }[];
 beforeEach(async () => {
   ({ sim, kube, kc } = await simulatedCluster());
   published = [];
-  await kube.create(
-    'ConfigMap',
-    NS,
-    { metadata: { name: 'podinfo-env' }, data: { A: '1' } },
-    signal,
-  );
-  await kube.create(
-    'ConfigMap',
-    NS,
-    { metadata: { name: 'podinfo-files' }, data: { f: 'x' } },
-    signal,
-  );
-  await kube.create(
-    'Secret',
-    NS,
-    { metadata: { name: 'podinfo-token' }, type: 'Opaque', data: { token: 'czNjcjN0' } },
-    signal,
-  );
+  await createTrackedConfigs(kube, signal);
 });
 
 afterEach(async () => {

@@ -72,4 +72,26 @@ export function command(
   };
 }
 
+/** The ConfigMaps and Secret that `targetDeployment` tracks (volumes and env). */
+export async function createTrackedConfigs(kube: KubeClient, signal: AbortSignal): Promise<void> {
+  await kube.create(
+    'ConfigMap',
+    NS,
+    { metadata: { name: 'podinfo-env' }, data: { A: '1' } },
+    signal,
+  );
+  await kube.create(
+    'ConfigMap',
+    NS,
+    { metadata: { name: 'podinfo-files' }, data: { f: 'x' } },
+    signal,
+  );
+  await kube.create(
+    'Secret',
+    NS,
+    { metadata: { name: 'podinfo-token' }, type: 'Opaque', data: { token: 'czNjcjN0' } },
+    signal,
+  );
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
