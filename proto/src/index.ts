@@ -16,6 +16,10 @@ import {
   AnalysisVerdictSchema,
 } from '../gen/aviary/analysis/v1/analysis_pb.js';
 import {
+  GateChangedSchema,
+  ReleaseCreatedSchema,
+} from '../gen/aviary/release/v1/application_events_pb.js';
+import {
   CanaryCheckFailedSchema,
   CanaryCheckHeldSchema,
   CanaryIterationCompletedSchema,
@@ -73,6 +77,9 @@ export {
   type PromoteCanary,
   type PromoteCanaryJson,
   PromoteCanarySchema,
+  type RenewLease,
+  type RenewLeaseJson,
+  RenewLeaseSchema,
   type ScaleCanary,
   type ScaleCanaryJson,
   ScaleCanarySchema,
@@ -179,6 +186,14 @@ export {
   type WorkloadRefJson,
   WorkloadRefSchema,
 } from '../gen/aviary/common/v1/workload_pb.js';
+export {
+  type GateChanged,
+  type GateChangedJson,
+  GateChangedSchema,
+  type ReleaseCreated,
+  type ReleaseCreatedJson,
+  ReleaseCreatedSchema,
+} from '../gen/aviary/release/v1/application_events_pb.js';
 export {
   type CanaryCheckFailed,
   type CanaryCheckFailedJson,
@@ -321,7 +336,6 @@ export {
   type WebhookTypeJson,
   WebhookTypeSchema,
 } from '../gen/aviary/release/v1/types_pb.js';
-
 export { compileJsonShape, type JsonShapeCheck } from './json-shape.ts';
 
 /**
@@ -368,8 +382,22 @@ export const releaseEventSchemas: readonly DescMessage[] = Object.freeze([
   NotificationRequestedSchema,
 ]);
 
+/**
+ * Every event of an application stream (`rollout-<namespace>.<name>`): its spec, the releases
+ * created for it, its manual gates.
+ */
+export const applicationEventSchemas: readonly DescMessage[] = Object.freeze([
+  RolloutSpecAppliedSchema,
+  ReleaseCreatedSchema,
+  GateChangedSchema,
+]);
+
 /** Every message that may be stored as an event in the log. Event types (names) are unique. */
-export const eventCatalogue: readonly DescMessage[] = releaseEventSchemas;
+export const eventCatalogue: readonly DescMessage[] = Object.freeze([
+  ...releaseEventSchemas,
+  ReleaseCreatedSchema,
+  GateChangedSchema,
+]);
 
 /** An agent's observation envelope (`aviary.v1.cluster.<cluster>.obs.<kind>`). */
 export const observationSchema = ObservationSchema;

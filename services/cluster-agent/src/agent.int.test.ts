@@ -29,6 +29,7 @@ import {
   createTrackedConfigs,
   NS,
   simulatedCluster,
+  sleep,
   targetDeployment,
 } from './testing.ts';
 
@@ -262,6 +263,26 @@ describe('cluster agent over NATS', () => {
       });
     const primaryAfter = await kube.get('Deployment', NS, 'podinfo-primary', signal);
     expect(primaryAfter?.metadata?.resourceVersion).toBe(primaryBefore?.metadata?.resourceVersion);
+  });
+
+  it('keeps the canary’s traffic past the lease while renewLease commands arrive, publishing nothing for them', async () => {
+    const agent = startAgent({ leaseMs: 1500 });
+    await givenCanaryAt10Percent();
+    const resultsBefore = results().length;
+    for (let i = 0; i < 8; i += 1) {
+      await send(
+        { commandId: `eu-1:lease:${i}`, cluster: 'eu-1', renewLease: {} },
+        `eu-1:lease:${i}`,
+      );
+      await sleep(400);
+    }
+    // 3.2 s of renewals: more than twice the lease, and the canary still has its 10%.
+    expect(await virtualServiceWeights()).toEqual([90, 10]);
+    expect(agent.stats().leaseRenewals).toBe(8);
+    expect(results().length).toBe(resultsBefore);
+    expect(routesApplied().some((r) => r.id.includes(':lease-expired:'))).toBe(false);
+    // Without them, the lease lapses as before.
+    await expect.poll(virtualServiceWeights, { timeout: 5000 }).toEqual([100, 0]);
   });
 
   it('resumes with its durable consumer after a restart, losing no command sent meanwhile', async () => {

@@ -80,6 +80,8 @@ export interface AgentStats {
   /** Deliveries nak'ed (retriable failure, failed publish). */
   readonly retried: number;
   readonly heartbeats: number;
+  /** `renewLease` commands: the lease renewed, nothing applied, nothing published. */
+  readonly leaseRenewals: number;
 }
 
 export interface Agent {
@@ -124,6 +126,7 @@ export function createAgent(options: AgentOptions): Agent {
     terminated: 0,
     retried: 0,
     heartbeats: 0,
+    leaseRenewals: 0,
   };
   let consumer: CommandConsumer | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
@@ -152,6 +155,11 @@ export function createAgent(options: AgentOptions): Agent {
   async function onCommand(message: CommandMessage, s: AbortSignal) {
     stats.received += 1;
     lease.renew();
+    if (isRenewLease(message.data)) {
+      stats.leaseRenewals += 1;
+      message.ack();
+      return;
+    }
     let handled: Awaited<ReturnType<CommandHandler['handle']>>;
     try {
       handled = await handler.handle(message.data, s);
@@ -311,4 +319,13 @@ export function createAgent(options: AgentOptions): Agent {
     },
     stats: () => ({ ...stats }),
   };
+}
+
+/** A `renewLease` command only renews the lease: it has no result and changes nothing. */
+function isRenewLease(data: Uint8Array): boolean {
+  try {
+    return parseCommand(data).command.case === 'renewLease';
+  } catch {
+    return false;
+  }
 }

@@ -365,6 +365,12 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
       }
       case 'finalizeTarget':
         return finalize(namespace, name, c.value.service, c.value.router, signal);
+      case 'renewLease':
+        // The agent's loop answers it before the handler (it renews the lease, nothing else).
+        throw new Rejection(
+          CommandReason.Invalid,
+          'renewLease only renews the lease; it is not applied to a workload',
+        );
       case undefined:
         throw new Rejection(
           CommandReason.Invalid,

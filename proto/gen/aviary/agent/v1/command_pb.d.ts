@@ -100,6 +100,12 @@ export declare type AgentCommand = Message<"aviary.agent.v1.AgentCommand"> & {
      */
     value: FinalizeTarget;
     case: "finalizeTarget";
+  } | {
+    /**
+     * @generated from field: aviary.agent.v1.RenewLease renew_lease = 16;
+     */
+    value: RenewLease;
+    case: "renewLease";
   } | { case: undefined; value?: undefined };
 };
 
@@ -170,6 +176,11 @@ export declare type AgentCommandJson = {
    * @generated from field: aviary.agent.v1.FinalizeTarget finalize_target = 15;
    */
   finalizeTarget?: FinalizeTargetJson;
+
+  /**
+   * @generated from field: aviary.agent.v1.RenewLease renew_lease = 16;
+   */
+  renewLease?: RenewLeaseJson;
 };
 
 /**
@@ -593,4 +604,30 @@ export declare type FinalizeTargetJson = {
  * Use `create(FinalizeTargetSchema)` to create a new message.
  */
 export declare const FinalizeTargetSchema: GenMessage<FinalizeTarget, {jsonType: FinalizeTargetJson}>;
+
+/**
+ * Renew the agent's lease (cluster-agent `lease.ts`) and nothing else: the orchestrator sends it
+ * to every cluster with a canary in progress more often than the agent's `lease_ms`, so that a
+ * canary waiting on a gate or a long analysis keeps its traffic. No result is published.
+ *
+ * @generated from message aviary.agent.v1.RenewLease
+ */
+export declare type RenewLease = Message<"aviary.agent.v1.RenewLease"> & {
+};
+
+/**
+ * Renew the agent's lease (cluster-agent `lease.ts`) and nothing else: the orchestrator sends it
+ * to every cluster with a canary in progress more often than the agent's `lease_ms`, so that a
+ * canary waiting on a gate or a long analysis keeps its traffic. No result is published.
+ *
+ * @generated from message aviary.agent.v1.RenewLease
+ */
+export declare type RenewLeaseJson = {
+};
+
+/**
+ * Describes the message aviary.agent.v1.RenewLease.
+ * Use `create(RenewLeaseSchema)` to create a new message.
+ */
+export declare const RenewLeaseSchema: GenMessage<RenewLease, {jsonType: RenewLeaseJson}>;
 
