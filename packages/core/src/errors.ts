@@ -22,6 +22,10 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   /** The operation was cancelled through its AbortSignal or because its owner closed. */
   Aborted: 'ABORTED',
+  /** What the request names (an application, a release, a cluster) does not exist. */
+  NotFound: 'NOT_FOUND',
+  /** A well-formed request that the current state does not allow (a finished release's pause). */
+  Refused: 'REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
