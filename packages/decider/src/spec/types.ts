@@ -107,6 +107,8 @@ export const ROLLOUT_DEFAULTS = {
   intervalMs: 60_000,
   /** Flagger's floor: a shorter `interval` is raised to this. */
   minIntervalMs: 10_000,
+  /** The floor of Aviary's own `intervalMs` field (not Flagger's): simulated fleets and tests. */
+  minIntervalMsAviary: 1_000,
   threshold: 1,
   maxWeight: 100,
   readyThresholdPercent: 100,

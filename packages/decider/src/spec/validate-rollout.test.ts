@@ -97,6 +97,18 @@ describe('validateRollout defaults', () => {
     expect(long.spec.analysis.intervalMs).toBe(90_000);
   });
 
+  it('lets Aviary’s own intervalMs go down to 1s (not Flagger’s interval)', () => {
+    const ms = (value: number) =>
+      validateRollout(
+        minimal((x) => {
+          delete x.spec.analysis.interval;
+          x.spec.analysis.intervalMs = value;
+        }),
+      ).spec.analysis.intervalMs;
+    expect(ms(2000)).toBe(2000);
+    expect(ms(200)).toBe(1000);
+  });
+
   it('treats a missing analysis block as skipAnalysis, like Flagger', () => {
     const r = validateRollout(minimal((x) => delete x.spec.analysis));
     expect(r.spec.skipAnalysis).toBe(true);

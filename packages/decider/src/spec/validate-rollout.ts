@@ -508,7 +508,10 @@ function readAnalysis(
   const issues = a.issues;
   const before = issues.size;
   const rawInterval = a.duration('interval', 'intervalMs') ?? D.intervalMs;
-  const intervalMs = Math.max(rawInterval, D.minIntervalMs);
+  // Flagger's `interval` keeps Flagger's 10 s floor; Aviary's own `intervalMs` may go down to 1 s
+  // (simulated fleets, end-to-end tests: every decision still goes through recorded ticks).
+  const floorMs = a.raw('intervalMs') === undefined ? D.minIntervalMs : D.minIntervalMsAviary;
+  const intervalMs = Math.max(rawInterval, floorMs);
   const threshold = a.integer('threshold', { min: 1 }) ?? D.threshold;
   const givenStepWeight = a.integer('stepWeight', { min: 0, max: 100 });
   const stepWeight = givenStepWeight ?? 0;
