@@ -4,6 +4,7 @@
  * had before the command; the input fact it would emit again is dropped), then the fleet's. Every
  * event is folded as it is emitted. Pure: time comes only from `Tick.nowMs`.
  */
+
 import { AviaryError, ErrorCode } from '@aviary/core';
 import type { FailurePolicyJson, ReleaseOutcomeJson, WorkloadRefJson } from '@aviary/proto';
 import { compareStrings } from '../canary/evolve.ts';
@@ -15,6 +16,7 @@ import {
   CanaryPhase,
   type ClusterCanaryState,
 } from '../canary/types.ts';
+import { canonicalJson } from '../replay/canonical-json.ts';
 import { activeFreezeWindow } from '../spec/freeze-window.ts';
 import { FailurePolicy } from '../spec/types.ts';
 import { type CanaryOf, evolveRelease } from './evolve.ts';
@@ -165,7 +167,8 @@ class ReleaseDecision {
       revision: { id: this.context.revisionId },
     });
     const tail = compact({
-      specHash: fnv1a(JSON.stringify(spec)),
+      // Key order is not meaningful (a jsonb store reorders keys): hash the canonical form.
+      specHash: fnv1a(canonicalJson(spec)),
       waves: waves.map((w) => ({
         name: w.name,
         clusters: [...w.clusters],
