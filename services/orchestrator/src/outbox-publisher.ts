@@ -1,17 +1,20 @@
 import type { OutboxPublisher } from '@aviary/event-store';
 import type { JetStreamPublisher } from '@aviary/messaging';
+import { OUTBOX_MSG_ID_HEADER } from './engine/effects.ts';
 
 /**
- * The outbox relay's publisher on NATS JetStream: the outbox message id becomes `Nats-Msg-Id`,
- * so a message re-published after a crash is stored once (within the stream's duplicate window).
+ * The outbox relay's publisher on NATS JetStream. `Nats-Msg-Id` is the row's `Aviary-Msg-Id`
+ * header when it has one (the command or request id of an effect), else the outbox row's id, so a
+ * message re-published after a crash is stored once (within the stream's duplicate window).
  */
 export function jetStreamOutboxPublisher(publisher: JetStreamPublisher): OutboxPublisher {
   return {
     async publish(message, signal) {
+      const { [OUTBOX_MSG_ID_HEADER]: msgId, ...headers } = message.headers ?? {};
       await publisher.publish(message.subject, message.payload, {
-        msgId: message.id,
+        msgId: msgId ?? message.id,
         signal,
-        ...(message.headers ? { headers: message.headers } : {}),
+        ...(Object.keys(headers).length > 0 ? { headers } : {}),
       });
     },
   };

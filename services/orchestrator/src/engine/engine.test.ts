@@ -1,0 +1,287 @@
+/**
+ * The engine over a real (embedded) event log, with a simulated fleet answering its outbox at
+ * the message level: releases are created from revisions seen, walk their waves, stop on a
+ * faulty revision, survive a restart, and replay to the same decisions.
+ */
+import { replay } from '@aviary/decider';
+import { type EventStore, OutboxRelay, openPGliteEventStore } from '@aviary/event-store';
+import { messagingNamespace } from '@aviary/messaging';
+import { createLogger } from '@aviary/platform';
+import type { AnalysisOutcomeJson } from '@aviary/proto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Actor } from '../ports.ts';
+import { SimulatedFleet } from '../simulation/simulated-fleet.ts';
+import { Engine } from './engine.ts';
+import { applicationStreamId, releaseStreamId } from './ids.ts';
+
+const namespace = messagingNamespace();
+const logger = createLogger({ service: 'engine-test', level: 'silent' });
+const alice: Actor = { name: 'alice', role: 'operator' };
+const workload = { namespace: 'shop', name: 'podinfo', kind: 'WORKLOAD_KIND_DEPLOYMENT' } as const;
+
+const spec = (extra = '') => `
+apiVersion: aviary.dev/v1alpha1
+kind: Rollout
+metadata: { name: podinfo, namespace: shop }
+spec:
+  targetRef: { kind: Deployment, name: podinfo }
+  provider: istio
+  service: { port: 9898 }
+  fleet:
+    failurePolicy: halt
+    waves:
+      - { name: first, clusters: [eu-1], bake: 0s }
+      - { name: rest, clusters: [eu-2, us-1], maxParallel: all, bake: 0s }
+  analysis:
+    intervalMs: 1000
+    threshold: 1
+    stepWeight: 50
+    maxWeight: 50
+    metrics:
+      - name: request-success-rate
+        thresholdRange: { min: 99 }
+${extra}`;
+
+interface System {
+  store: EventStore;
+  engine: Engine;
+  fleet: SimulatedFleet;
+  relay: OutboxRelay;
+  stop(): Promise<void>;
+}
+
+const running: System[] = [];
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop();
+});
+
+/** Faulty revisions fail every check. */
+const faulty = new Set<string>();
+const behaviour = (revision: string): AnalysisOutcomeJson =>
+  faulty.has(revision) ? 'ANALYSIS_OUTCOME_FAILED' : 'ANALYSIS_OUTCOME_SUCCESSFUL';
+
+async function system(store?: EventStore, fleetOf?: SimulatedFleet): Promise<System> {
+  const log = store ?? (await openPGliteEventStore());
+  let engine: Engine | undefined;
+  const fleet =
+    fleetOf ??
+    new SimulatedFleet({
+      namespace,
+      clusters: [
+        { name: 'eu-1', labels: { region: 'eu' } },
+        { name: 'eu-2', labels: { region: 'eu' } },
+        { name: 'us-1', labels: { region: 'us' } },
+      ],
+      observe: (o) => engine?.ingestObservation(o) ?? Promise.resolve(),
+      verdict: (v) => engine?.recordVerdict(v) ?? Promise.resolve(),
+      behaviour,
+    });
+  engine = new Engine({
+    store: log,
+    namespace,
+    logger,
+    publishCommand: (subject, payload) => fleet.deliver({ subject, payload }),
+  });
+  await engine.recover();
+  const relay = new OutboxRelay({
+    outbox: log.outbox,
+    publisher: {
+      // Answers arrive asynchronously, as over NATS.
+      publish: async (message) => {
+        setImmediate(() => void fleet.deliver(message).catch(() => undefined));
+      },
+    },
+    logger,
+    pollIntervalMs: 20,
+  });
+  relay.start();
+  engine.start();
+  const s: System = {
+    store: log,
+    engine,
+    fleet,
+    relay,
+    async stop() {
+      await relay.stop();
+      await engine?.stop();
+      if (!store) await log.close();
+    },
+  };
+  running.push(s);
+  return s;
+}
+
+async function finished(s: System, releaseId: string, timeout = 30_000) {
+  await expect
+    .poll(() => s.engine.release(releaseId)?.finished, { timeout, interval: 50 })
+    .toBe(true);
+  return (await s.store.readStream(releaseStreamId(releaseId))).map((e) => ({
+    type: e.type,
+    data: e.data,
+  }));
+}
+
+describe('engine', { timeout: 90_000 }, () => {
+  it('creates a release from a revision seen, walks both waves, and ends promoted everywhere', async () => {
+    const s = await system();
+    await s.engine.applySpec(spec(), alice);
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    const bootstrap = await finished(s, 'shop.podinfo.1');
+    expect(bootstrap.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    for (const c of ['eu-1', 'eu-2', 'us-1'])
+      expect(s.fleet.primaryRevision(c, workload)).toBe('v1');
+
+    await s.fleet.deploy(workload, 'v2');
+    const events = await finished(s, 'shop.podinfo.2');
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    for (const c of ['eu-1', 'eu-2', 'us-1'])
+      expect(s.fleet.primaryRevision(c, workload)).toBe('v2');
+    // Wave order: eu-1 promoted before the second wave started.
+    const promotedEu1 = events.findIndex(
+      (e) => e.type === 'CanaryPromoted' && (e.data as { cluster?: string }).cluster === 'eu-1',
+    );
+    const secondWave = events.findIndex(
+      (e) => e.type === 'WaveStarted' && (e.data as { waveIndex?: number }).waveIndex === 1,
+    );
+    expect(promotedEu1).toBeGreaterThan(0);
+    expect(secondWave).toBeGreaterThan(promotedEu1);
+    // The application stream says which releases were created, and why.
+    const app = await s.store.readStream(
+      applicationStreamId({ namespace: 'shop', name: 'podinfo' }),
+    );
+    expect(app.map((e) => e.type)).toEqual([
+      'RolloutSpecApplied',
+      'ReleaseCreated',
+      'ReleaseCreated',
+    ]);
+    // The recorded release replays to the same decisions.
+    const replayed = replay(events as never);
+    expect(replayed.ok).toBe(true);
+  });
+
+  it('stops a faulty revision in the first wave: rolled back there, no traffic elsewhere, release failed', async () => {
+    const s = await system();
+    await s.engine.applySpec(spec(), alice);
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    await finished(s, 'shop.podinfo.1');
+    faulty.add('v3');
+    await s.fleet.deploy(workload, 'v3');
+    const events = await finished(s, 'shop.podinfo.2');
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_FAILED',
+    });
+    expect(events.some((e) => e.type === 'FleetHalted')).toBe(true);
+    const weighted = events
+      .filter((e) => e.type === 'CanaryWeightRequested')
+      .map(
+        (e) =>
+          (
+            e.data as {
+              command: { cluster: string; setRoutes: { routes: { canaryWeightPercent?: number } } };
+            }
+          ).command,
+      )
+      .filter((c) => (c.setRoutes.routes.canaryWeightPercent ?? 0) > 0)
+      .map((c) => c.cluster);
+    expect(new Set(weighted)).toEqual(new Set(['eu-1']));
+    for (const c of ['eu-1', 'eu-2', 'us-1'])
+      expect(s.fleet.primaryRevision(c, workload)).toBe('v1');
+    const r = replay(events as never);
+    expect(r.ok).toBe(true);
+  });
+
+  it('ignores re-delivered inputs and records operator actions with their actor', async () => {
+    const s = await system();
+    await s.engine.applySpec(spec(), alice);
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    await finished(s, 'shop.podinfo.1');
+    faulty.delete('v4');
+    await s.engine
+      .operatorAction({ releaseId: 'shop.podinfo.1', action: 'OPERATOR_ACTION_PAUSE' }, alice)
+      .then(
+        () => expect.fail('a finished release cannot be paused'),
+        (error) => expect(error).toMatchObject({ code: 'REFUSED' }),
+      );
+    await s.fleet.deploy(workload, 'v4');
+    await expect.poll(() => s.engine.release('shop.podinfo.2')).toBeDefined();
+    await s.engine.operatorAction(
+      { releaseId: 'shop.podinfo.2', action: 'OPERATOR_ACTION_PAUSE', reason: 'lunch' },
+      alice,
+    );
+    const actor = s.engine.release('shop.podinfo.2');
+    const version = actor?.version;
+    const seen = {
+      observationId: 'eu-1:dup:1',
+      cluster: 'eu-1',
+      observedAt: new Date().toISOString(),
+      revisionSeen: { workload, revision: { id: 'v4' } },
+    };
+    await s.engine.ingestObservation(seen);
+    const after = actor?.version;
+    await s.engine.ingestObservation(seen);
+    expect(actor?.version).toBe(after);
+    expect(after).toBeGreaterThan(version ?? 0n);
+    const stream = await s.store.readStream(releaseStreamId('shop.podinfo.2'));
+    expect(stream.find((e) => e.type === 'OperatorActionRecorded')).toMatchObject({
+      metadata: { actor: 'alice' },
+      data: { actor: 'alice', action: 'OPERATOR_ACTION_PAUSE', reason: 'lunch' },
+    });
+    await expect(
+      s.engine.operatorAction({ releaseId: 'shop.nope.1', action: 'OPERATOR_ACTION_PAUSE' }, alice),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(
+      s.engine.operatorAction(
+        { releaseId: 'shop.podinfo.2', action: 'OPERATOR_ACTION_PAUSE', cluster: 'mars-1' },
+        alice,
+      ),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('resumes a release after a restart from the log alone, and finishes it', async () => {
+    const store = await openPGliteEventStore();
+    const first = await system(store);
+    await first.engine.applySpec(spec(), alice);
+    await first.fleet.heartbeats();
+    await first.fleet.deploy(workload, 'v1');
+    await finished(first, 'shop.podinfo.1');
+    await first.fleet.deploy(workload, 'v5');
+    // Stop mid-release: some of eu-1's canary has happened.
+    await expect
+      .poll(() => first.engine.release('shop.podinfo.2')?.state.canaries['eu-1']?.phase, {
+        timeout: 10_000,
+        interval: 20,
+      })
+      .toBe('CANARY_PHASE_PROGRESSING');
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+    const before = await store.readStream(releaseStreamId('shop.podinfo.2'));
+
+    const second = await system(store, first.fleet);
+    const resumed = second.engine.release('shop.podinfo.2');
+    expect(resumed?.version).toBe(BigInt(before.length));
+    const events = await finished(second, 'shop.podinfo.2');
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    for (const c of ['eu-1', 'eu-2', 'us-1'])
+      expect(first.fleet.primaryRevision(c, workload)).toBe('v5');
+    expect(replay(events as never).ok).toBe(true);
+    await store.close();
+  });
+
+  it('refuses a malformed spec with every problem, and keeps an unchanged one unchanged', async () => {
+    const s = await system();
+    await expect(s.engine.applySpec('kind: Rollout\nspec: {}', alice)).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
+    expect((await s.engine.applySpec(spec(), alice)).changed).toBe(true);
+    expect((await s.engine.applySpec(spec(), alice)).changed).toBe(false);
+  });
+});
