@@ -87,6 +87,28 @@ describe('orchestrator main', () => {
     );
   });
 
+  it('lets one of two orchestrators lead; the standby takes over when the leader is killed', async () => {
+    const env = {
+      AVIARY_PG_URL: harness.connectionString,
+      AVIARY_NATS_URL: testEnv.natsUrl,
+      AVIARY_MESSAGING_NAMESPACE: namespace,
+      AVIARY_LEADER_RETRY_MS: '200',
+    };
+    const first = spawnService(main, { env });
+    await first.waitForLine(byMsg('leading'), 20_000);
+    const second = spawnService(main, { env });
+    try {
+      await second.waitForLine(byMsg('another orchestrator leads; standing by'), 20_000);
+      expect(second.lines.some(byMsg('leading'))).toBe(false);
+      await first.stop('SIGKILL');
+      await second.waitForLine(byMsg('leading'), 20_000);
+      await second.waitForLine(byMsg('recovered from the log'), 20_000);
+    } finally {
+      await first.stop('SIGKILL').catch(() => undefined);
+      expect(await second.stop('SIGTERM')).toEqual({ code: 0 });
+    }
+  });
+
   it('refuses a bad configuration, naming every variable, without starting', async () => {
     const orchestrator = spawnService(main, {
       env: {

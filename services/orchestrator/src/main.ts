@@ -1,11 +1,17 @@
 /**
- * Composition root of the orchestrator. For now it opens the event log (PostgreSQL, or embedded
- * PGlite), connects to NATS, makes sure Aviary's streams exist, and drains the outbox to
- * JetStream; the decider, ingestion of observations and verdicts, projections and the HTTP API
- * arrive with their issues.
+ * Composition root of the orchestrator (docs/orchestrator.md):
+ *
+ * 1. the event log (PostgreSQL, or embedded PGlite), and NATS with Aviary's streams;
+ * 2. leadership: with PostgreSQL, the advisory lock (standby replicas wait here); embedded, the
+ *    process is alone by construction;
+ * 3. recovery: the engine rebuilds applications, clusters and active releases from the log;
+ * 4. the outbox relay to JetStream, the ingest consumers, the ticks and lease renewals.
+ *
+ * Losing leadership stops the process (exit code 3): a supervisor restarts it as a standby.
  */
 import { OutboxRelay } from '@aviary/event-store';
 import {
+  commandSubject,
   connectNats,
   createJetStreamPublisher,
   ensureStreams,
@@ -21,6 +27,9 @@ import {
   serviceConfigFields,
   z,
 } from '@aviary/platform';
+import { Engine } from './engine/engine.ts';
+import { startIngest } from './engine/ingest.ts';
+import { acquireLeadership } from './engine/leadership.ts';
 import { openEventLog } from './event-log.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
 
@@ -38,6 +47,10 @@ const configSchema = z.object({
   streamReplicas: z.number().int().min(1).max(5).default(1),
   /** AVIARY_OUTBOX_POLL_INTERVAL_MS: how often the outbox is checked without a wake-up. */
   outboxPollIntervalMs: configFields.durationMs().default(500),
+  /** AVIARY_LEADER_RETRY_MS: how often a standby tries to take the leadership. */
+  leaderRetryMs: configFields.durationMs().default(1000),
+  /** AVIARY_INGEST_MAX_IN_FLIGHT: NATS messages handled at once per consumer. */
+  ingestMaxInFlight: z.number().int().min(1).max(10_000).default(256),
   ...serviceConfigFields,
 });
 
@@ -77,16 +90,56 @@ await runService({
       );
     }
 
+    if (config.pgUrl) {
+      const leadership = acquireLeadership({
+        connectionString: config.pgUrl,
+        retryMs: config.leaderRetryMs,
+        signal,
+        onWaiting: () => logger.info('another orchestrator leads; standing by'),
+        onLost: (error) => {
+          logger.fatal({ err: error }, 'leadership lost: stopping so that a standby takes over');
+          process.exit(3);
+        },
+      });
+      onStop('leadership', () => leadership.release());
+      await leadership.acquired;
+      logger.info('leading');
+    }
+
+    const publisher = createJetStreamPublisher(nats.jetstream);
+    const engine = new Engine({
+      store,
+      namespace,
+      logger,
+      publishCommand: async (subject, payload, msgId) => {
+        await publisher.publish(subject, payload, { msgId });
+      },
+    });
+    const recovered = await engine.recover(signal);
+    logger.info(recovered, 'recovered from the log');
+
     const relay = new OutboxRelay({
       outbox: store.outbox,
-      publisher: jetStreamOutboxPublisher(createJetStreamPublisher(nats.jetstream)),
+      publisher: jetStreamOutboxPublisher(publisher),
       logger,
       pollIntervalMs: config.outboxPollIntervalMs,
     });
     relay.start();
     onStop('outbox relay', () => relay.stop());
+
+    engine.start();
+    onStop('engine', () => engine.stop());
+    const ingest = await startIngest({
+      nats,
+      namespace,
+      engine,
+      logger,
+      maxInFlight: config.ingestMaxInFlight,
+    });
+    onStop('ingest', () => ingest.stop());
     logger.info(
-      'orchestrator ready: event log open, outbox draining to JetStream; deciding arrives with the decider and orchestrator issues',
+      { commands: commandSubject('any', namespace).replace('.any.', '.<cluster>.') },
+      'orchestrator ready: ingesting observations and verdicts, deciding, publishing',
     );
     return undefined;
   },
