@@ -97,6 +97,18 @@ describe('validateRollout defaults', () => {
     expect(long.spec.analysis.intervalMs).toBe(90_000);
   });
 
+  it('accepts aviary-gate: webhook URLs naming a DNS-label gate, and refuses others', () => {
+    const withUrl = (url: string) =>
+      minimal((x) => {
+        x.spec.analysis.webhooks = [{ name: 'approval', type: 'confirm-promotion', url }];
+      });
+    expect(validateRollout(withUrl('aviary-gate:approve-eu')).spec.analysis.webhooks[0]?.url).toBe(
+      'aviary-gate:approve-eu',
+    );
+    expect(() => validateRollout(withUrl('aviary-gate:Not_A_Label'))).toThrow(/DNS label/);
+    expect(() => validateRollout(withUrl('ftp://example.com'))).toThrow(/http or https/);
+  });
+
   it('lets Aviary’s own intervalMs go down to 1s (not Flagger’s interval)', () => {
     const ms = (value: number) =>
       validateRollout(

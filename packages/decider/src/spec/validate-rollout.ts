@@ -753,6 +753,16 @@ function httpUrl(value: string): string | undefined {
     : `must be an absolute http or https URL (got ${JSON.stringify(value)})`;
 }
 
+/** A webhook's URL: http(s), or `aviary-gate:<gate>`, a manual gate of the application. */
+function webhookUrl(value: string): string | undefined {
+  if (value.startsWith('aviary-gate:')) {
+    return /^aviary-gate:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)
+      ? undefined
+      : `must name a gate that is a DNS label, e.g. aviary-gate:approve-eu (got ${JSON.stringify(value)})`;
+  }
+  return httpUrl(value);
+}
+
 const BUILTINS: readonly string[] = Object.values(BuiltinMetric);
 
 function readMetrics(a: Fields, namespace: string): Metric[] | undefined {
@@ -868,7 +878,7 @@ function readWebhooks(a: Fields): Webhook[] | undefined {
       seen.add(name);
     }
     const type = w.oneOf('type', Object.values(WebhookType)) ?? WebhookType.Rollout;
-    const url = w.string('url', { required: true, check: httpUrl });
+    const url = w.string('url', { required: true, check: webhookUrl });
     const timeoutMs = w.duration('timeout', 'timeoutMs') ?? D.webhookTimeoutMs;
     if (timeoutMs === 0) w.issues.add(w.at('timeout'), 'must be longer than 0s');
     const retries = w.integer('retries', { min: 0, max: 100 }) ?? 0;
