@@ -57,6 +57,11 @@ export const SECRET_KEYS: readonly string[] = [
   'x-api-key',
   'dd-api-key',
   'dd-application-key',
+  'webhookSecret',
+  'signingSecret',
+  'alertProviders',
+  'apiTokens',
+  'tokens',
 ];
 
 const MAX_REDACT_DEPTH = 3;

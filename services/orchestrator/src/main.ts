@@ -31,7 +31,11 @@ import { Engine } from './engine/engine.ts';
 import { startIngest } from './engine/ingest.ts';
 import { acquireLeadership } from './engine/leadership.ts';
 import { openEventLog } from './event-log.ts';
+import { Notifier } from './notifications/notifier.ts';
+import { parseAlertProviders } from './notifications/providers.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
+import { HttpWebhookCaller } from './webhooks/caller.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 const SERVICE = 'orchestrator';
 
@@ -51,6 +55,12 @@ const configSchema = z.object({
   leaderRetryMs: configFields.durationMs().default(1000),
   /** AVIARY_INGEST_MAX_IN_FLIGHT: NATS messages handled at once per consumer. */
   ingestMaxInFlight: z.number().int().min(1).max(10_000).default(256),
+  /** AVIARY_WEBHOOK_SECRET: signs every webhook call (HMAC-SHA256, ≥ 16 characters). Never logged. */
+  webhookSecret: z.string().min(16).optional(),
+  /** AVIARY_ALERT_PROVIDERS: JSON list of Slack/Teams/Discord/generic providers. Never logged. */
+  alertProviders: z.string().default(''),
+  /** AVIARY_DEFAULT_ALERT_PROVIDERS: providers (comma-separated names) told of every error. */
+  defaultAlertProviders: z.string().default(''),
   ...serviceConfigFields,
 });
 
@@ -129,6 +139,30 @@ await runService({
 
     engine.start();
     onStop('engine', () => engine.stop());
+
+    const dispatcher = new WebhookDispatcher({
+      store,
+      caller: new HttpWebhookCaller({
+        gateOpen: (app, gate) => engine.gateOpen(app, gate),
+        ...(config.webhookSecret ? { signingSecret: config.webhookSecret } : {}),
+        logger,
+      }),
+      recordWebhookResult: (releaseId, result) => engine.recordWebhookResult(releaseId, result),
+      logger,
+    });
+    dispatcher.start();
+    onStop('webhook dispatcher', () => dispatcher.stop());
+    const notifier = new Notifier({
+      store,
+      providers: parseAlertProviders(config.alertProviders),
+      defaultProviders: config.defaultAlertProviders
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+      logger,
+    });
+    notifier.start();
+    onStop('notifier', () => notifier.stop());
     const ingest = await startIngest({
       nats,
       namespace,
