@@ -357,6 +357,16 @@ export function describeEventStoreContract(
         await second.waitFor(r2.position ?? START);
         await second.stop();
         expect(seen).toEqual(['release-a@1', 'release-a@2', 'release-a@3']);
+
+        // A third start whose stored checkpoint already covers the position waits for nothing,
+        // even with nothing new to read and polling ten minutes apart.
+        const third = store.subscribe({
+          consumerId: 'projection-x',
+          handler,
+          pollIntervalMs: 600_000,
+        });
+        await third.waitFor(r1.position ?? START);
+        await third.stop();
       });
 
       it('retries a batch whose handler failed and never moves past it', async () => {

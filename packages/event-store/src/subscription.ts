@@ -78,6 +78,8 @@ export function startSubscription(
         position = (await store.checkpoints.load(consumerId, signal)) ?? position;
       });
       if (!ok) return;
+      // A waiter for a position the stored checkpoint already covers is done now.
+      settleWaiters();
     }
     // While the handler works on one page, the next is already being read (catch-up only), so
     // that the database and the handler run side by side.
