@@ -42,8 +42,9 @@ await runService({
   name: SERVICE,
   logger,
   start: async (signal, { onStop }) => {
-    const { store, where } = await openEventLog(config, logger);
-    onStop('event log', () => store.close());
+    const log = await openEventLog(config, logger);
+    const { store, where } = log;
+    onStop('event log', () => log.close());
     logger.info({ eventLog: where, outboxDepth: await store.outbox.depth() }, 'event log open');
 
     let publisher: JetStreamPublisher;

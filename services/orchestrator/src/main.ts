@@ -9,6 +9,7 @@
  *
  * Losing leadership stops the process (exit code 3): a supervisor restarts it as a standby.
  */
+import { AviaryError, ErrorCode } from '@aviary/core';
 import { OutboxRelay } from '@aviary/event-store';
 import {
   commandSubject,
@@ -27,6 +28,7 @@ import {
   serviceConfigFields,
   z,
 } from '@aviary/platform';
+import { createApiServer, parseApiTokens } from './api/index.ts';
 import { Engine } from './engine/engine.ts';
 import { startIngest } from './engine/ingest.ts';
 import { acquireLeadership } from './engine/leadership.ts';
@@ -34,6 +36,8 @@ import { openEventLog } from './event-log.ts';
 import { Notifier } from './notifications/notifier.ts';
 import { parseAlertProviders } from './notifications/providers.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
+import type { Operations } from './ports.ts';
+import { createReadModel, Projector } from './projections/index.ts';
 import { HttpWebhookCaller } from './webhooks/caller.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -61,6 +65,11 @@ const configSchema = z.object({
   alertProviders: z.string().default(''),
   /** AVIARY_DEFAULT_ALERT_PROVIDERS: providers (comma-separated names) told of every error. */
   defaultAlertProviders: z.string().default(''),
+  /** AVIARY_HTTP_HOST / AVIARY_HTTP_PORT: where the HTTP API listens. */
+  httpHost: z.string().min(1).default('127.0.0.1'),
+  httpPort: z.number().int().min(0).max(65_535).default(8080),
+  /** AVIARY_API_TOKENS: `name:role:token,…` (roles viewer, operator, admin); unset: no HTTP API. */
+  apiTokens: z.string().optional(),
   ...serviceConfigFields,
 });
 
@@ -72,8 +81,9 @@ await runService({
   logger,
   stopTimeoutMs: config.shutdownTimeoutMs,
   start: async (signal, { onStop }) => {
-    const { store, where } = await openEventLog(config, logger);
-    onStop('event log', () => store.close());
+    const log = await openEventLog(config, logger);
+    const { store, where } = log;
+    onStop('event log', () => log.close());
     const [head, depth] = await Promise.all([store.readAll({ limit: 1 }), store.outbox.depth()]);
     logger.info(
       { eventLog: where, empty: head.events.length === 0, outboxDepth: depth },
@@ -98,6 +108,47 @@ await runService({
         { stream: stream.name, action: stream.action, changed: stream.changed },
         'stream ensured',
       );
+    }
+
+    const projector = new Projector({ store, db: log.projections, logger });
+    projector.start();
+    onStop('projections', () => projector.stop());
+
+    // Operations reach the engine once this process leads and has recovered; a standby's API
+    // serves the read models and answers actions with 503.
+    let engineReady: Engine | undefined;
+    const leader = (): Engine => {
+      if (engineReady === undefined) {
+        throw new AviaryError(
+          ErrorCode.Unavailable,
+          'this orchestrator is standing by (another one leads) or still recovering: try again',
+        );
+      }
+      return engineReady;
+    };
+    const operations: Operations = {
+      applySpec: (document, actor) => leader().applySpec(document, actor),
+      operatorAction: (input, actor) => leader().operatorAction(input, actor),
+      retryRelease: (releaseId, actor, reason) => leader().retryRelease(releaseId, actor, reason),
+      setGate: (app, gate, open, actor, reason) => leader().setGate(app, gate, open, actor, reason),
+      gateOpen: (app, gate) => leader().gateOpen(app, gate),
+      recordWebhookResult: (releaseId, result) => leader().recordWebhookResult(releaseId, result),
+      recordVerdict: (verdict) => leader().recordVerdict(verdict),
+    };
+    if (config.apiTokens) {
+      const api = createApiServer({
+        operations,
+        readModel: createReadModel(log.projections),
+        store,
+        tokens: parseApiTokens(config.apiTokens),
+        logger,
+        ready: () => engineReady !== undefined,
+      });
+      const address = await api.listen(config.httpPort, config.httpHost);
+      onStop('http api', () => api.close());
+      logger.info({ url: address.url }, 'http api listening');
+    } else {
+      logger.warn('AVIARY_API_TOKENS is not set: the HTTP API is off');
     }
 
     if (config.pgUrl) {
@@ -139,6 +190,7 @@ await runService({
 
     engine.start();
     onStop('engine', () => engine.stop());
+    engineReady = engine;
 
     const dispatcher = new WebhookDispatcher({
       store,
