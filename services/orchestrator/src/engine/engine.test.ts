@@ -285,3 +285,18 @@ describe('engine', { timeout: 90_000 }, () => {
     expect((await s.engine.applySpec(spec(), alice)).changed).toBe(false);
   });
 });
+
+describe('tick grid', () => {
+  it('puts ticks just after multiples of the interval, always later than now', async () => {
+    const { nextGridTick, TICK_GRID_OFFSET_MS } = await import('./engine.ts');
+    expect(nextGridTick(10_000, 2000)).toBe(10_000 + TICK_GRID_OFFSET_MS);
+    expect(nextGridTick(10_000 + TICK_GRID_OFFSET_MS, 2000)).toBe(12_000 + TICK_GRID_OFFSET_MS);
+    expect(nextGridTick(11_999, 2000)).toBe(12_000 + TICK_GRID_OFFSET_MS);
+    for (const at of [0, 1, 4, 5, 6, 1999, 2004, 2005, 123_456]) {
+      const next = nextGridTick(at, 2000);
+      expect(next).toBeGreaterThan(at);
+      expect(next - at).toBeLessThanOrEqual(2000);
+      expect((next - TICK_GRID_OFFSET_MS) % 2000).toBe(0);
+    }
+  });
+});

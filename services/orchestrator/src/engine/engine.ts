@@ -17,7 +17,7 @@
  *   `heartbeatRecordIntervalMs`), revisions seen and readiness are recorded there, so a release
  *   created later, or after a restart, starts from the latest of each.
  * - **Ticks**: each active release gets a tick every analysis interval (the spec's `intervalMs`),
- *   the first one at once; a tick carries `now` and is itself an event.
+ *   the first one at once, then on the interval's grid; a tick carries `now` and is an event.
  * - **Lease**: every cluster with a canary at work gets a `RenewLease` command more often than the
  *   lease its agent announced, so a canary waiting on a gate keeps its traffic.
  */
@@ -735,9 +735,7 @@ export class Engine implements Operations {
       })
       .finally(() => {
         if (actor.finished || !this.running) return;
-        // Fixed cadence from the due time; after a long stall, from now.
-        const next = Math.max(dueMs + intervalMs, this.nowMs());
-        this.schedule(actor, next);
+        this.schedule(actor, nextGridTick(Math.max(dueMs, this.nowMs()), intervalMs));
       });
   }
 
@@ -938,6 +936,21 @@ export class Engine implements Operations {
     app.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * Ticks fall on the interval's grid (multiples of `intervalMs` since the epoch), a few
+ * milliseconds after it: the analysis window `[now − interval, now)` a tick asks for then ends just
+ * after the grid point the analyzer aligns windows to, so the window judged is the one that just
+ * closed (docs/orchestrator.md, "Time").
+ */
+export const TICK_GRID_OFFSET_MS = 5;
+
+export function nextGridTick(afterMs: number, intervalMs: number): number {
+  return (
+    (Math.floor((afterMs - TICK_GRID_OFFSET_MS) / intervalMs) + 1) * intervalMs +
+    TICK_GRID_OFFSET_MS
+  );
 }
 
 function fleetKey(cluster: string, app: AppState): string {
