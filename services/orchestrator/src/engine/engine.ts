@@ -717,7 +717,10 @@ export class Engine implements Operations {
     const intervalMs = actor.context.rollout.spec.analysis.intervalMs;
     void this.enqueue(app, async () => {
       if (actor.finished) return;
-      const nowMs = Math.max(this.nowMs(), actor.state.lastTickMs);
+      // The tick carries the time it was due, not the moment its timer fired: the decider's
+      // next check is due at `now + interval`, so a tick stamped with timer jitter could find
+      // the next one "not due yet" by a millisecond and lose a whole interval.
+      const nowMs = Math.max(dueMs, actor.state.lastTickMs);
       await this.decide(
         app,
         actor,
