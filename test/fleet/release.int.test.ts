@@ -18,38 +18,12 @@ import type { SpawnedService } from '@aviary/platform/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../prometheus.ts';
 import { type Fleet, startFleet } from './harness.ts';
+import { FLEET_OPTIONS, INTERVAL_MS, rolloutSpec } from './rollout-spec.ts';
 
 const ORCHESTRATOR = fileURLToPath(
   new URL('../../services/orchestrator/src/main.ts', import.meta.url),
 );
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
-const INTERVAL_MS = 2000;
-
-export const rolloutSpec = (minSuccessRate = 99) => `
-apiVersion: aviary.dev/v1alpha1
-kind: Rollout
-metadata: { name: podinfo, namespace: shop }
-spec:
-  targetRef: { kind: Deployment, name: podinfo }
-  provider: istio
-  service: { port: 80, targetPort: http }
-  fleet:
-    failurePolicy: halt
-    waves:
-      - { name: canary, clusters: [eu-1], bake: 3s }
-      - { name: rest, clusters: [eu-2, us-1], maxParallel: all, bake: 0s }
-  analysis:
-    intervalMs: ${INTERVAL_MS}
-    threshold: 1
-    stepWeight: 50
-    maxWeight: 50
-    metrics:
-      - name: request-success-rate
-        intervalMs: ${INTERVAL_MS}
-        thresholdRange: { min: ${minSuccessRate} }
-    alerts:
-      - { name: ops, severity: info, providerRef: { name: ops, namespace: shop } }
-`;
 
 interface ReleaseView {
   releaseId: string;
@@ -149,7 +123,7 @@ beforeAll(async () => {
   await once(receiver, 'listening');
   const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
-  fleet = await startFleet({ database: true });
+  fleet = await startFleet(FLEET_OPTIONS);
   const port = await freePort();
   api = `http://127.0.0.1:${port}`;
   orchestrator = fleet.spawn('orchestrator', ORCHESTRATOR, {
