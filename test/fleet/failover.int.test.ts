@@ -60,7 +60,8 @@ async function outcome(releaseId: string, timeout = 150_000): Promise<string | u
     })
     .toBe(true);
   const events = await store.readStream(stream);
-  return (events.find((e) => e.type === 'ReleaseFinished')?.data as { outcome?: string }).outcome;
+  const finished = events.find((e) => e.type === 'ReleaseFinished');
+  return (finished?.data as { outcome?: string } | undefined)?.outcome;
 }
 
 /** Waits until the release has decided something in eu-1, then a random 0–8 s more. */
@@ -113,21 +114,15 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // AVIARY_E2E_DEBUG=1: the orchestrators' notable log lines, for a failure's post-mortem.
   if (process.env.AVIARY_E2E_DEBUG) {
     spawned.forEach((o, i) => {
       for (const l of o.lines) {
-        if (Number(l.level) >= 40 || /release|recovered|leading/.test(String(l.msg)))
-          console.log(i, JSON.stringify(l).slice(0, 400));
+        if (Number(l.level) >= 40 || /release|recovered|leading/.test(String(l.msg))) {
+          process.stderr.write(`orchestrator ${i + 1}: ${JSON.stringify(l)}\n`);
+        }
       }
     });
-    for (const e of await store.readStream('release-shop.podinfo.2')) {
-      console.log(
-        e.streamVersion,
-        e.recordedAt.toISOString(),
-        e.type,
-        JSON.stringify(e.data).slice(0, 160),
-      );
-    }
   }
   await store?.close();
   await fleet?.stop();
