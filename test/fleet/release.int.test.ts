@@ -29,6 +29,7 @@ interface ReleaseView {
   releaseId: string;
   status: string;
   outcome?: string;
+  reason?: string;
   revisionId: string;
 }
 interface CanaryView {
@@ -156,7 +157,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
     );
     expect(applied.changed).toBe(true);
     const first = await finished('shop.podinfo.1');
-    expect(first.outcome).toBe('RELEASE_OUTCOME_SUCCEEDED');
+    expect(first.outcome, first.reason).toBe('RELEASE_OUTCOME_SUCCEEDED');
     for (const c of fleet.clusters) {
       expect(await fleet.primaryImage(c.name)).toBe(fleet.image('v1'));
       expect(await fleet.weights(c.name)).toMatchObject({ primary: 100, canary: 0 });
@@ -166,7 +167,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
   it('walks a good v2 through wave canary, its bake, then wave rest, promoted everywhere', async () => {
     await fleet.setVersion('all', 'v2');
     const v2 = await finished('shop.podinfo.2');
-    expect(v2.outcome).toBe('RELEASE_OUTCOME_SUCCEEDED');
+    expect(v2.outcome, v2.reason).toBe('RELEASE_OUTCOME_SUCCEEDED');
     for (const c of fleet.clusters) {
       expect(await fleet.primaryImage(c.name)).toBe(fleet.image('v2'));
       expect(await fleet.weights(c.name)).toMatchObject({ primary: 100, canary: 0 });
@@ -185,7 +186,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
     await fleet.setBehaviour('v3', { errorRate: 0.5 });
     await fleet.setVersion('all', 'v3');
     const v3 = await finished('shop.podinfo.3');
-    expect(v3.outcome).toBe('RELEASE_OUTCOME_FAILED');
+    expect(v3.outcome, v3.reason).toBe('RELEASE_OUTCOME_FAILED');
     expect(clustersWithCanaryTraffic('shop.podinfo.3')).toEqual(['eu-1']);
     for (const c of fleet.clusters) {
       expect(await fleet.primaryImage(c.name)).toBe(fleet.image('v2'));
@@ -211,7 +212,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
 
   it('retries v3 after the analysis is fixed, as a new release that succeeds', async () => {
     // The operator decides 50% errors are acceptable for this service (a fix of the analysis).
-    await call('POST', '/api/v1/applications', rolloutSpec(40), 'application/yaml');
+    await call('POST', '/api/v1/applications', rolloutSpec(20), 'application/yaml');
     const retried = await call<{ releaseId: string }>(
       'POST',
       '/api/v1/releases/shop.podinfo.3/retry',
@@ -219,7 +220,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
     );
     expect(retried.releaseId).toBe('shop.podinfo.4');
     const v3 = await finished('shop.podinfo.4');
-    expect(v3.outcome).toBe('RELEASE_OUTCOME_SUCCEEDED');
+    expect(v3.outcome, v3.reason).toBe('RELEASE_OUTCOME_SUCCEEDED');
     for (const c of fleet.clusters) {
       expect(await fleet.primaryImage(c.name)).toBe(fleet.image('v3'));
     }
@@ -246,7 +247,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
     await action('shop.podinfo.5', { action: 'resume' });
     await action('shop.podinfo.5', { action: 'promote', cluster: 'eu-1', reason: 'looks good' });
     const v4 = await finished('shop.podinfo.5');
-    expect(v4.outcome).toBe('RELEASE_OUTCOME_SUCCEEDED');
+    expect(v4.outcome, v4.reason).toBe('RELEASE_OUTCOME_SUCCEEDED');
     const history = await store.readStream('release-shop.podinfo.5');
     expect(
       history.filter((e) => e.type === 'OperatorActionRecorded').map((e) => e.metadata.actor),
@@ -262,7 +263,7 @@ describe('a release across the fleet, end to end', { timeout: 180_000 }, () => {
       .toBe(50);
     await action('shop.podinfo.6', { action: 'abort', reason: 'wrong build' });
     const v5 = await finished('shop.podinfo.6');
-    expect(v5.outcome).toBe('RELEASE_OUTCOME_ABORTED');
+    expect(v5.outcome, v5.reason).toBe('RELEASE_OUTCOME_ABORTED');
     await expect.poll(() => fleet.weights('eu-1')).toMatchObject({ primary: 100, canary: 0 });
     for (const c of fleet.clusters) {
       expect(await fleet.primaryImage(c.name)).toBe(fleet.image('v4'));
