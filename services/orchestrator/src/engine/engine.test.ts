@@ -11,6 +11,8 @@ import type { AnalysisOutcomeJson } from '@aviary/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Actor } from '../ports.ts';
 import { SimulatedFleet } from '../simulation/simulated-fleet.ts';
+import { HttpWebhookCaller } from '../webhooks/caller.ts';
+import { WebhookDispatcher } from '../webhooks/dispatcher.ts';
 import { Engine } from './engine.ts';
 import { applicationStreamId, releaseStreamId } from './ids.ts';
 
@@ -96,12 +98,23 @@ async function system(store?: EventStore, fleetOf?: SimulatedFleet): Promise<Sys
   });
   relay.start();
   engine.start();
+  const webhooks = new WebhookDispatcher({
+    store: log,
+    caller: new HttpWebhookCaller({
+      gateOpen: (app, gate) => engine?.gateOpen(app, gate) ?? false,
+    }),
+    recordWebhookResult: (releaseId, result) =>
+      engine?.recordWebhookResult(releaseId, result) ?? Promise.resolve(),
+    pollIntervalMs: 20,
+  });
+  webhooks.start();
   const s: System = {
     store: log,
     engine,
     fleet,
     relay,
     async stop() {
+      await webhooks.stop();
       await relay.stop();
       await engine?.stop();
       if (!store) await log.close();
@@ -274,6 +287,50 @@ describe('engine', { timeout: 90_000 }, () => {
       expect(first.fleet.primaryRevision(c, workload)).toBe('v5');
     expect(replay(events as never).ok).toBe(true);
     await store.close();
+  });
+
+  it('holds promotion at a manual gate until an operator opens it', async () => {
+    const s = await system();
+    const gated = spec(`    webhooks:
+      - { name: approval, type: confirm-promotion, url: "aviary-gate:approve" }
+`);
+    await s.engine.applySpec(gated, alice);
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    await finished(s, 'shop.podinfo.1');
+    await s.fleet.deploy(workload, 'v6');
+    const phase = () => s.engine.release('shop.podinfo.2')?.state.canaries['eu-1']?.phase;
+    await expect
+      .poll(phase, { timeout: 20_000, interval: 50 })
+      .toBe('CANARY_PHASE_WAITING_PROMOTION');
+    // Closed gates stay closed: two more intervals and eu-1 still waits.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(phase()).toBe('CANARY_PHASE_WAITING_PROMOTION');
+    expect(s.fleet.primaryRevision('eu-1', workload)).toBe('v1');
+    await s.engine.setGate(
+      { namespace: 'shop', name: 'podinfo' },
+      'approve',
+      true,
+      alice,
+      'CAB ok',
+    );
+    const events = await finished(s, 'shop.podinfo.2');
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    expect(s.fleet.primaryRevision('eu-1', workload)).toBe('v6');
+    const results = events.filter((e) => e.type === 'WebhookResultRecorded');
+    expect(results.map((e) => (e.data as { outcome?: string }).outcome)).toContain(
+      'WEBHOOK_OUTCOME_FAILED',
+    );
+    expect(results.at(-1)?.data).toMatchObject({ outcome: 'WEBHOOK_OUTCOME_PASSED' });
+    const app = await s.store.readStream(
+      applicationStreamId({ namespace: 'shop', name: 'podinfo' }),
+    );
+    expect(app.find((e) => e.type === 'GateChanged')).toMatchObject({
+      data: { gate: 'approve', open: true, actor: 'alice', reason: 'CAB ok' },
+    });
+    expect(replay(events as never).ok).toBe(true);
   });
 
   it('refuses a malformed spec with every problem, and keeps an unchanged one unchanged', async () => {
