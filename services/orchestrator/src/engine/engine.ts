@@ -262,9 +262,8 @@ export class Engine implements Operations {
       observation.workloadReadiness?.workload ??
       observation.routesApplied?.workload ??
       observation.commandResult?.workload;
-    if (observation.revisionSeen !== undefined || observation.workloadReadiness !== undefined) {
-      await this.recordForCluster(observation);
-    }
+    const lasting =
+      observation.revisionSeen !== undefined || observation.workloadReadiness !== undefined;
     const commandId = observation.commandResult?.commandId ?? observation.routesApplied?.commandId;
     const fromCommand = commandId ? releaseIdOfRequest(commandId) : undefined;
     const app =
@@ -273,8 +272,13 @@ export class Engine implements Operations {
         : workload
           ? this.apps.get(this.targets.get(`${workload.namespace}/${workload.name}`) ?? '')
           : undefined;
-    if (app === undefined) return;
+    if (app === undefined) {
+      if (lasting) await this.recordForCluster(observation);
+      return;
+    }
+    // Queued before any await: an application's observations are decided in arrival order.
     await this.enqueue(app, async () => {
+      if (lasting) await this.recordForCluster(observation);
       if (observation.revisionSeen !== undefined) {
         await this.onRevisionSeen(app, observation);
         return;
