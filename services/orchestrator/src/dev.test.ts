@@ -1,4 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+/**
+ * `npm start` (services/orchestrator/src/dev.ts) as a child process on embedded defaults: the
+ * whole story (v1 bootstrap, v2 good across both regions, v3 faulty stopped in eu-1), checked
+ * from its output and through its HTTP API; and the system without the story, with configured
+ * tokens that never reach the output, a fresh log per run, and a clean stop on Ctrl-C.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +15,33 @@ const dev = fileURLToPath(new URL('./dev.ts', import.meta.url));
 const byMsg = (start: string) => (line: LogLine) =>
   typeof line.msg === 'string' && line.msg.startsWith(start);
 
+/** The environment of a run: JSON lines, the embedded log, any free port. */
+const env = (dataDir: string, extra: Record<string, string> = {}) => ({
+  AVIARY_DATA_DIR: dataDir,
+  AVIARY_HTTP_PORT: '0',
+  AVIARY_LOG_PRETTY: 'false',
+  AVIARY_LOG_LEVEL: 'info',
+  AVIARY_PG_URL: '',
+  AVIARY_API_TOKENS: '',
+  AVIARY_DEMO: '',
+  ...extra,
+});
+
+interface TimelineLine {
+  readonly release?: string;
+  readonly type: string;
+  readonly cluster?: string;
+  readonly outcome?: string;
+  readonly msg: string;
+}
+
+async function get(url: string, token?: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  });
+  return { status: response.status, body: await response.json() };
+}
+
 describe('npm start (aviary dev)', () => {
   let dataDir: string;
   beforeEach(async () => {
@@ -18,22 +51,176 @@ describe('npm start (aviary dev)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('starts on embedded defaults with nothing else running, says what is up, and stops on Ctrl-C; twice on the same data', async () => {
-    for (let run = 0; run < 2; run++) {
-      const aviary = spawnService(dev, {
-        env: {
-          AVIARY_DATA_DIR: join(dataDir, 'log'),
-          AVIARY_LOG_PRETTY: 'false',
-          AVIARY_PG_URL: '',
-          AVIARY_NATS_URL: '',
-        },
-      });
-      const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 60_000);
+  it('plays the story on embedded defaults: v2 succeeds across every cluster, v3 fails in eu-1 and halts the fleet; the API says the same', {
+    timeout: 90_000,
+  }, async () => {
+    const startedAt = performance.now();
+    const aviary = spawnService(dev, { env: env(join(dataDir, 'log')) });
+    try {
+      const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 30_000);
       expect(up).toMatchObject({
         bus: 'in-process bus',
-        eventLog: `pglite ${join(dataDir, 'log')}`,
+        clusters: ['eu-1', 'eu-2', 'us-1', 'us-2'],
       });
+      expect(String(up.eventLog)).toMatch(
+        new RegExp(
+          `^pglite ${join(dataDir, 'log', 'run-').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
+        ),
+      );
+      const { url } = await aviary.waitForLine(byMsg('http api listening'));
+      const tokenLine = await aviary.waitForLine(byMsg('HTTP API on'));
+      const token = /AVIARY_TOKEN=(\S+)/.exec(String(tokenLine.msg))?.[1];
+      expect(token).toMatch(/^[\w-]{16,}$/);
+
+      const finished = await aviary.waitForLine((l) => l.demo === 'finished', 75_000);
+      const wallMs = performance.now() - startedAt;
+      expect(finished).toMatchObject({
+        releases: [
+          { releaseId: 'demo.podinfo.1', revision: 'v1', outcome: 'RELEASE_OUTCOME_SUCCEEDED' },
+          { releaseId: 'demo.podinfo.2', revision: 'v2', outcome: 'RELEASE_OUTCOME_SUCCEEDED' },
+          { releaseId: 'demo.podinfo.3', revision: 'v3', outcome: 'RELEASE_OUTCOME_FAILED' },
+        ],
+        primaries: { 'eu-1': 'v2', 'eu-2': 'v2', 'us-1': 'v2', 'us-2': 'v2' },
+      });
+      expect(String(finished.msg)).toContain(
+        `curl -H "Authorization: Bearer $AVIARY_TOKEN" ${url}/api/v1/releases`,
+      );
+      expect(String(finished.msg)).toContain('Ctrl-C stops');
+
+      // The timeline, as printed from the log.
+      const timeline = aviary.lines.filter((l) => l.timeline === true) as unknown as TimelineLine[];
+      const of = (release: string) => timeline.filter((l) => l.release === release);
+      const two = of('demo.podinfo.2');
+      const three = of('demo.podinfo.3');
+      expect(timeline.filter((l) => l.type === 'ClusterRegistered').map((l) => l.cluster)).toEqual(
+        expect.arrayContaining(['eu-1', 'eu-2', 'us-1', 'us-2']),
+      );
+      expect(two.filter((l) => l.type === 'WaveStarted').map((l) => l.msg)).toEqual([
+        'demo.podinfo.2  wave canary started (eu-1)',
+        'demo.podinfo.2  wave europe started (eu-2)',
+        'demo.podinfo.2  wave rest started (us-1, us-2)',
+      ]);
+      const weighted = (lines: TimelineLine[]) =>
+        new Set(
+          lines
+            .filter((l) => l.type === 'CanaryWeightApplied' && !l.msg.includes(' 0% '))
+            .map((l) => l.cluster),
+        );
+      expect(weighted(two)).toEqual(new Set(['eu-1', 'eu-2', 'us-1', 'us-2']));
+      expect(
+        two
+          .filter((l) => l.type === 'CanaryPromoted')
+          .map((l) => l.cluster)
+          .sort(),
+      ).toEqual(['eu-1', 'eu-2', 'us-1', 'us-2']);
+      expect(two.at(-1)).toMatchObject({
+        type: 'ReleaseFinished',
+        outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+      });
+      // v3 starts once v2 has finished, and gets no further than eu-1.
+      expect(timeline.indexOf(three[0] as TimelineLine)).toBeGreaterThan(
+        timeline.indexOf(two.at(-1) as TimelineLine),
+      );
+      expect(weighted(three)).toEqual(new Set(['eu-1']));
+      expect(three.filter((l) => l.type === 'CanaryCheckFailed').length).toBeGreaterThan(0);
+      expect(three.map((l) => l.type)).toEqual(
+        expect.arrayContaining(['CanaryRolledBack', 'FleetHalted']),
+      );
+      expect(three.find((l) => l.type === 'CanaryRolledBack')?.cluster).toBe('eu-1');
+      expect(three.at(-1)).toMatchObject({
+        type: 'ReleaseFinished',
+        outcome: 'RELEASE_OUTCOME_FAILED',
+      });
+
+      // The API, with the token printed at start.
+      expect((await get(`${url}/api/v1/releases`)).status).toBe(401);
+      const releases = await get(`${url}/api/v1/releases`, token);
+      expect(releases.status).toBe(200);
+      const byId = Object.fromEntries(
+        (releases.body as { releases: { releaseId: string }[] }).releases.map((r) => [
+          r.releaseId,
+          r,
+        ]),
+      );
+      expect(Object.keys(byId).sort()).toEqual([
+        'demo.podinfo.1',
+        'demo.podinfo.2',
+        'demo.podinfo.3',
+      ]);
+      expect(byId['demo.podinfo.2']).toMatchObject({
+        revisionId: 'v2',
+        status: 'finished',
+        outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+        waves: [
+          { name: 'canary', clusters: ['eu-1'], status: 'succeeded' },
+          { name: 'europe', clusters: ['eu-2'], status: 'succeeded' },
+          { name: 'rest', clusters: ['us-1', 'us-2'], status: 'succeeded' },
+        ],
+      });
+      expect(byId['demo.podinfo.3']).toMatchObject({
+        revisionId: 'v3',
+        status: 'finished',
+        outcome: 'RELEASE_OUTCOME_FAILED',
+      });
+      const canaries = async (id: string) =>
+        Object.fromEntries(
+          (
+            (await get(`${url}/api/v1/releases/${id}/canaries`, token)).body as {
+              canaries: { cluster: string; phase: string }[];
+            }
+          ).canaries.map((c) => [c.cluster, c.phase]),
+        );
+      expect(await canaries('demo.podinfo.2')).toEqual({
+        'eu-1': 'CANARY_PHASE_SUCCEEDED',
+        'eu-2': 'CANARY_PHASE_SUCCEEDED',
+        'us-1': 'CANARY_PHASE_SUCCEEDED',
+        'us-2': 'CANARY_PHASE_SUCCEEDED',
+      });
+      expect(await canaries('demo.podinfo.3')).toMatchObject({ 'eu-1': 'CANARY_PHASE_FAILED' });
+
+      // Still running after the story, until Ctrl-C.
+      expect(aviary.child.exitCode).toBeNull();
       expect(await aviary.stop('SIGINT')).toEqual({ code: 0 });
+      expect(wallMs).toBeLessThan(70_000);
+    } finally {
+      await aviary.stop('SIGKILL').catch(() => undefined);
     }
+  });
+
+  it('without the story: the system alone, configured tokens never printed, a fresh log per run, Ctrl-C stops', {
+    timeout: 60_000,
+  }, async () => {
+    const secret = 'a-configured-token-0123456789';
+    const runs: string[] = [];
+    for (let run = 0; run < 2; run++) {
+      const aviary = spawnService(dev, {
+        env: env(join(dataDir, 'log'), {
+          AVIARY_DEMO: 'false',
+          AVIARY_API_TOKENS: `ops:viewer:${secret}`,
+        }),
+      });
+      try {
+        const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 30_000);
+        runs.push(String(up.eventLog));
+        expect(aviary.lines.find((l) => l.earlierRuns !== undefined)).toMatchObject({
+          earlierRuns: run,
+        });
+        await aviary.waitForLine((l) => l.demo === 'off');
+        const { url } = await aviary.waitForLine(byMsg('http api listening'));
+        const clusters = await get(`${url}/api/v1/clusters`, secret);
+        expect(clusters.status).toBe(200);
+        const releases = await get(`${url}/api/v1/releases`, secret);
+        expect(releases.body).toEqual({ releases: [] });
+        expect(await aviary.stop('SIGINT')).toEqual({ code: 0 });
+        expect(aviary.lines.some((l) => l.demo === 'story')).toBe(false);
+        expect(JSON.stringify(aviary.lines) + aviary.stderr()).not.toContain(secret);
+      } finally {
+        await aviary.stop('SIGKILL').catch(() => undefined);
+      }
+    }
+    expect(runs[0]).not.toEqual(runs[1]);
+    expect((await readdir(join(dataDir, 'log'))).filter((n) => n.startsWith('run-'))).toHaveLength(
+      2,
+    );
   });
 });
