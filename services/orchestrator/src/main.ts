@@ -28,10 +28,12 @@ import {
   serviceConfigFields,
   z,
 } from '@aviary/platform';
+import type { Kysely } from 'kysely';
 import { createApiServer, parseApiTokens } from './api/index.ts';
 import { Engine } from './engine/engine.ts';
 import { startIngest } from './engine/ingest.ts';
 import { acquireLeadership } from './engine/leadership.ts';
+import { databaseSnapshots } from './engine/snapshots.ts';
 import { openEventLog } from './event-log.ts';
 import { Notifier } from './notifications/notifier.ts';
 import { parseAlertProviders } from './notifications/providers.ts';
@@ -172,6 +174,7 @@ await runService({
       store,
       namespace,
       logger,
+      snapshots: databaseSnapshots(log.projections as unknown as Kysely<unknown>),
       publishCommand: async (subject, payload, msgId) => {
         await publisher.publish(subject, payload, { msgId });
       },

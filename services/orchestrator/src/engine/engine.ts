@@ -39,14 +39,18 @@ import {
 } from '@aviary/event-store';
 import { commandSubject, type MessagingNamespace } from '@aviary/messaging';
 import type { Logger } from '@aviary/platform';
-import type {
-  AnalysisVerdictJson,
-  GateChangedJson,
-  ObservationJson,
-  ReleaseCreatedJson,
-  RolloutSpecAppliedJson,
-  WebhookResultRecordedJson,
+import {
+  type AnalysisVerdictJson,
+  AnalysisVerdictSchema,
+  type GateChangedJson,
+  type ObservationJson,
+  ObservationSchema,
+  type ReleaseCreatedJson,
+  type RolloutSpecAppliedJson,
+  type WebhookResultRecordedJson,
+  WebhookResultRecordedSchema,
 } from '@aviary/proto';
+import { type DescMessage, fromJson, type JsonValue, toJson } from '@bufbuild/protobuf';
 import type {
   Actor,
   ApplicationRef,
@@ -65,6 +69,7 @@ import {
   releaseStreamId,
 } from './ids.ts';
 import { ReleaseActor } from './release-actor.ts';
+import type { SnapshotStore } from './snapshots.ts';
 
 /** Publishes one agent command outside the log (lease renewals). */
 export type PublishCommand = (subject: string, payload: Uint8Array, msgId: string) => Promise<void>;
@@ -81,6 +86,10 @@ export interface EngineOptions {
   readonly defaultLeaseMs?: number;
   /** How often lease renewals are considered. Default 1 s. */
   readonly leaseCheckIntervalMs?: number;
+  /** Release snapshots (load = snapshot + tail); none: releases load their whole stream. */
+  readonly snapshots?: SnapshotStore;
+  /** Events between a release's snapshots. Default 500. */
+  readonly snapshotEvery?: number;
   /** Called after every committed tick with how late its decision was committed (ms). */
   readonly onTick?: (delayMs: number, releaseId: string) => void;
 }
@@ -245,8 +254,12 @@ export class Engine implements Operations {
   // -------------------------------------------------------------------------------------------
   // Inputs from agents and the analyzer
 
-  /** One agent observation (validated by the caller against the proto schema). */
-  async ingestObservation(observation: ObservationJson): Promise<void> {
+  /**
+   * One agent observation: checked against its proto schema and brought to its canonical JSON
+   * (what the log stores, so that the state decided live equals the state folded from the log).
+   */
+  async ingestObservation(input: ObservationJson): Promise<void> {
+    const observation = canonical<ObservationJson>(ObservationSchema, input, 'observation');
     const cluster = observation.cluster ?? '';
     if (cluster === '' || !observation.observationId) {
       throw new ValidationError('invalid observation', [
@@ -296,7 +309,12 @@ export class Engine implements Operations {
     });
   }
 
-  async recordVerdict(verdict: AnalysisVerdictJson): Promise<void> {
+  async recordVerdict(input: AnalysisVerdictJson): Promise<void> {
+    const verdict = canonical<AnalysisVerdictJson>(
+      AnalysisVerdictSchema,
+      input,
+      'analysis verdict',
+    );
     const requestId = verdict.requestId ?? '';
     const releaseId = verdict.releaseId || releaseIdOfRequest(requestId);
     if (!requestId || releaseId === undefined) {
@@ -319,7 +337,12 @@ export class Engine implements Operations {
     });
   }
 
-  async recordWebhookResult(releaseId: string, result: WebhookResultRecordedJson): Promise<void> {
+  async recordWebhookResult(releaseId: string, input: WebhookResultRecordedJson): Promise<void> {
+    const result = canonical<WebhookResultRecordedJson>(
+      WebhookResultRecordedSchema,
+      input,
+      'webhook result',
+    );
     const app = this.requireAppOfRelease(releaseId);
     await this.enqueue(app, async () => {
       const actor = this.actors.get(releaseId);
@@ -586,7 +609,14 @@ export class Engine implements Operations {
 
   /** The release's actor: loaded from its stream, or its stream created (after `ReleaseCreated`). */
   private async loadOrCreate(app: AppState, record: ReleaseRecord): Promise<ReleaseActor> {
-    const deps = { store: this.options.store, namespace: this.options.namespace };
+    const deps = {
+      store: this.options.store,
+      namespace: this.options.namespace,
+      ...(this.options.snapshots ? { snapshots: this.options.snapshots } : {}),
+      ...(this.options.snapshotEvery ? { snapshotEvery: this.options.snapshotEvery } : {}),
+      onSnapshotError: (error: unknown, releaseId: string) =>
+        this.log.warn({ err: error, release: releaseId }, 'saving a release snapshot failed'),
+    };
     let actor = await ReleaseActor.load(deps, record.releaseId);
     let created = false;
     if (actor === undefined) {
@@ -958,6 +988,15 @@ export function nextGridTick(afterMs: number, intervalMs: number): number {
     (Math.floor((afterMs - TICK_GRID_OFFSET_MS) / intervalMs) + 1) * intervalMs +
     TICK_GRID_OFFSET_MS
   );
+}
+
+/** Parses proto JSON strictly and returns its canonical JSON; VALIDATION when it does not parse. */
+function canonical<T>(schema: DescMessage, json: unknown, what: string): T {
+  try {
+    return toJson(schema, fromJson(schema, json as JsonValue)) as T;
+  } catch (error) {
+    throw new ValidationError(`invalid ${what}`, [{ path: '', message: (error as Error).message }]);
+  }
 }
 
 function fleetKey(cluster: string, app: AppState): string {

@@ -4,8 +4,8 @@
  * proto schema and handed to the engine; it is acknowledged only once the engine has committed
  * its event (or found it already recorded: a duplicate is a no-op).
  *
- * - Malformed messages (not JSON, schema violations) and inputs the engine refuses are logged and
- *   terminated: they can never succeed, and they must not block the stream.
+ * - Malformed messages (not JSON; schema violations, which the engine finds) and inputs the engine
+ *   refuses are logged and terminated: they can never succeed, and they must not block the stream.
  * - Anything else (the log unreachable, a lost leadership) is nak'ed with a growing delay and
  *   delivered again.
  * - Messages are handled concurrently up to `maxInFlight`; the engine serializes everything about
@@ -20,13 +20,7 @@ import {
   subjectFilters,
 } from '@aviary/messaging';
 import type { Logger } from '@aviary/platform';
-import {
-  type AnalysisVerdictJson,
-  AnalysisVerdictSchema,
-  type ObservationJson,
-  ObservationSchema,
-} from '@aviary/proto';
-import { type DescMessage, fromJson, type JsonValue, toJson } from '@bufbuild/protobuf';
+import type { AnalysisVerdictJson, ObservationJson } from '@aviary/proto';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { Engine } from './engine.ts';
 
@@ -148,20 +142,8 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
   ).consume({ max_messages: maxInFlight });
 
   const loops = [
-    run(
-      observations,
-      (json) =>
-        engine.ingestObservation(decode<ObservationJson>(ObservationSchema, json, 'observation')),
-      'observation',
-    ),
-    run(
-      verdicts,
-      (json) =>
-        engine.recordVerdict(
-          decode<AnalysisVerdictJson>(AnalysisVerdictSchema, json, 'analysis verdict'),
-        ),
-      'analysis verdict',
-    ),
+    run(observations, (json) => engine.ingestObservation(json as ObservationJson), 'observation'),
+    run(verdicts, (json) => engine.recordVerdict(json as AnalysisVerdictJson), 'analysis verdict'),
   ].map((p) => p.catch((error) => logger.error({ err: error }, 'an ingest consumer stopped')));
 
   return {
@@ -173,17 +155,6 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
       await Promise.allSettled([...inFlight]);
     },
   };
-}
-
-/** Parses proto JSON strictly, then returns its canonical JSON (what the log stores). */
-function decode<T>(schema: DescMessage, json: unknown, what: string): T {
-  try {
-    return toJson(schema, fromJson(schema, json as JsonValue)) as T;
-  } catch (error) {
-    throw new AviaryError(ErrorCode.Validation, `invalid ${what}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
 
 function isPermanent(error: unknown): boolean {

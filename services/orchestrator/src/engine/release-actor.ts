@@ -10,6 +10,11 @@
  *    after a lost reply is idempotent;
  * 4. on a version conflict (another orchestrator appended: fail-over, or a split brain that the
  *    advisory lock did not prevent) the stream's tail is folded in and the command decided again.
+ *    An append refused because one of its ids is stored with other content means the input was
+ *    decided before (ids derive from the input's id): the tail is folded in, nothing appended.
+ *
+ * Loading reads the latest snapshot (`snapshots.ts`) and the stream's tail after it; a snapshot
+ * is taken every `snapshotEvery` events.
  */
 import { AviaryError, ConcurrencyError, ErrorCode } from '@aviary/core';
 import {
@@ -28,12 +33,19 @@ import type { MessagingNamespace } from '@aviary/messaging';
 import type { ObservationJson } from '@aviary/proto';
 import { outboxMessagesOf } from './effects.ts';
 import { releaseStreamId } from './ids.ts';
+import type { SnapshotStore } from './snapshots.ts';
 
 export interface ReleaseActorDeps {
   readonly store: EventStore;
   readonly namespace: MessagingNamespace;
   /** Appends tried again after a version conflict before giving up. Default 5. */
   readonly maxConflictRetries?: number;
+  /** Where snapshots are kept; none: every load folds the whole stream. */
+  readonly snapshots?: SnapshotStore;
+  /** Events between snapshots. Default 500. */
+  readonly snapshotEvery?: number;
+  /** A snapshot that could not be saved (it is only a cache: the release goes on). */
+  readonly onSnapshotError?: (error: unknown, releaseId: string) => void;
 }
 
 export interface Handled {
@@ -51,6 +63,8 @@ export class ReleaseActor {
   private readonly ids = new Set<string>();
   private currentState: ReleaseState;
   private currentVersion: bigint;
+  private snapshotVersion = 0n;
+  private snapshotting: Promise<void> | undefined;
 
   private constructor(deps: ReleaseActorDeps, context: ReleaseContext) {
     this.deps = deps;
@@ -74,26 +88,65 @@ export class ReleaseActor {
     return this.currentState.finished;
   }
 
-  /** The release's stream, folded; `undefined` when the stream does not exist. */
+  /**
+   * The release's latest snapshot plus the stream after it, folded (or the whole stream);
+   * `undefined` when the stream does not exist.
+   */
   static async load(
     deps: ReleaseActorDeps,
     releaseId: string,
     signal?: AbortSignal,
   ): Promise<ReleaseActor | undefined> {
-    const events = await deps.store.readStream(releaseStreamId(releaseId), {
-      ...(signal ? { signal } : {}),
-    });
+    const streamId = releaseStreamId(releaseId);
+    const snapshot = await deps.snapshots?.load(streamId);
+    if (snapshot !== undefined && snapshot.context.releaseId === releaseId) {
+      const actor = new ReleaseActor(deps, snapshot.context);
+      actor.currentState = snapshot.state;
+      actor.currentVersion = snapshot.version;
+      actor.snapshotVersion = snapshot.version;
+      await actor.catchUp(signal);
+      return actor;
+    }
+    const events = await deps.store.readStream(streamId, { ...(signal ? { signal } : {}) });
     if (events.length === 0) return undefined;
     const context = contextOf(events as unknown as DeciderRecordedEvent[]);
     if (context.releaseId !== releaseId) {
       throw new AviaryError(
         ErrorCode.CorruptEvent,
-        `stream ${releaseStreamId(releaseId)} holds release ${context.releaseId}`,
+        `stream ${streamId} holds release ${context.releaseId}`,
       );
     }
     const actor = new ReleaseActor(deps, context);
     actor.fold(events);
+    actor.maybeSnapshot();
     return actor;
+  }
+
+  /** Saves a snapshot when `snapshotEvery` events passed since the last one (in the background). */
+  private maybeSnapshot(): void {
+    const store = this.deps.snapshots;
+    const every = BigInt(this.deps.snapshotEvery ?? 500);
+    if (store === undefined || this.snapshotting !== undefined) return;
+    if (this.currentVersion - this.snapshotVersion < every) return;
+    const snapshot = {
+      version: this.currentVersion,
+      context: this.context,
+      state: this.currentState,
+    };
+    this.snapshotting = store
+      .save(this.streamId, snapshot)
+      .then(() => {
+        this.snapshotVersion = snapshot.version;
+      })
+      .catch((error) => this.deps.onSnapshotError?.(error, this.releaseId))
+      .finally(() => {
+        this.snapshotting = undefined;
+      });
+  }
+
+  /** Resolves once a snapshot being saved is saved (tests, shutdown). */
+  async snapshotSettled(): Promise<void> {
+    await this.snapshotting;
   }
 
   /**
@@ -187,12 +240,16 @@ export class ReleaseActor {
         }
         for (const e of stored) this.ids.add(e.id ?? '');
         this.currentVersion = result.nextVersion;
+        this.maybeSnapshot();
         return { appended: true, events };
       } catch (error) {
-        const conflict =
-          error instanceof ConcurrencyError ||
-          (error instanceof AviaryError && error.code === ErrorCode.IdempotencyMismatch);
-        if (!conflict || attempt >= retries) throw error;
+        if (error instanceof AviaryError && error.code === ErrorCode.IdempotencyMismatch) {
+          // Decided before (the ids derive from this input's id), from an older state.
+          await this.catchUp(signal);
+          this.ids.add(inputId);
+          return { appended: false, events: [] };
+        }
+        if (!(error instanceof ConcurrencyError) || attempt >= retries) throw error;
         await this.catchUp(signal);
       }
     }

@@ -107,6 +107,23 @@ const migrations: Record<string, Migration> = {
       for (const statement of initial) await sql.raw(statement).execute(db);
     },
   },
+  // The engine's release snapshots (engine/snapshots.ts): a cache of folded state, never truncated
+  // by a projection rebuild, always checked against the stream's tail.
+  '0002-release-snapshots': {
+    async up(db: Kysely<unknown>) {
+      await sql
+        .raw(
+          `CREATE TABLE orchestrator_snapshots (
+             stream_id text        PRIMARY KEY,
+             version   bigint      NOT NULL CHECK (version > 0),
+             format    integer     NOT NULL,
+             snapshot  jsonb       NOT NULL,
+             taken_at  timestamptz NOT NULL DEFAULT now()
+           )`,
+        )
+        .execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
