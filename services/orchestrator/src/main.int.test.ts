@@ -2,8 +2,10 @@ import { fileURLToPath } from 'node:url';
 import {
   commandSubject,
   connectNats,
+  createJetStreamPublisher,
   messagingNamespace,
   type NatsClient,
+  observationSubject,
   streamNames,
 } from '@aviary/messaging';
 import { createLogger } from '@aviary/platform';
@@ -106,6 +108,49 @@ describe('orchestrator main', () => {
     } finally {
       await first.stop('SIGKILL').catch(() => undefined);
       expect(await second.stop('SIGTERM')).toEqual({ code: 0 });
+    }
+  });
+
+  it('drops malformed observations with a reason and keeps ingesting', async () => {
+    const orchestrator = spawnService(main, {
+      env: {
+        AVIARY_PG_URL: harness.connectionString,
+        AVIARY_NATS_URL: testEnv.natsUrl,
+        AVIARY_MESSAGING_NAMESPACE: namespace,
+      },
+    });
+    try {
+      await orchestrator.waitForLine((l) => String(l.msg).startsWith('orchestrator ready'), 20_000);
+      const ns = messagingNamespace(namespace);
+      const publisher = createJetStreamPublisher(nats.jetstream);
+      const send = (kind: string, body: string, id: string) =>
+        publisher.publish(observationSubject('eu-1', kind, ns), new TextEncoder().encode(body), {
+          msgId: id,
+        });
+      await send('heartbeat', 'not json {', 'bad-1');
+      await send('heartbeat', JSON.stringify({ observationId: 'bad-2', cluster: 5 }), 'bad-2');
+      await send(
+        'heartbeat',
+        JSON.stringify({
+          observationId: 'eu-1:hb:1',
+          cluster: 'eu-1',
+          observedAt: '2026-11-22T00:00:00Z',
+          heartbeat: { labels: { region: 'eu' }, agentVersion: '1.0.0', leaseMs: 60000 },
+        }),
+        'good-1',
+      );
+      await expect
+        .poll(async () => (await harness.store.readStream('cluster-eu-1')).length, {
+          timeout: 10_000,
+        })
+        .toBe(1);
+      expect(orchestrator.lines.some(byMsg('observation is not JSON; dropped'))).toBe(true);
+      expect(orchestrator.lines.find(byMsg('observation refused; dropped'))).toMatchObject({
+        err: { message: expect.stringContaining('invalid observation') },
+      });
+      expect(orchestrator.lines.some((l) => l.level === 'fatal')).toBe(false);
+    } finally {
+      expect(await orchestrator.stop('SIGTERM')).toEqual({ code: 0 });
     }
   });
 
