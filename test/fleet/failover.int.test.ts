@@ -15,7 +15,7 @@ import { replay } from '@aviary/decider';
 import { type EventStore, openPostgresEventStore } from '@aviary/event-store';
 import type { SpawnedService } from '@aviary/platform/testing';
 import type { AgentCommandJson } from '@aviary/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, startFleet } from './harness.ts';
 import { FLEET_OPTIONS, rolloutSpec } from './rollout-spec.ts';
 
@@ -53,12 +53,24 @@ const leads = (o: SpawnedService) => o.lines.some((l) => l.msg === 'leading');
 
 async function outcome(releaseId: string, timeout = 150_000): Promise<string | undefined> {
   const stream = `release-${releaseId}`;
-  await expect
-    .poll(async () => (await store.readStream(stream)).some((e) => e.type === 'ReleaseFinished'), {
-      timeout,
-      interval: 250,
-    })
-    .toBe(true);
+  const done = async () =>
+    (await store.readStream(stream)).some((e) => e.type === 'ReleaseFinished');
+  const deadline = Date.now() + timeout;
+  while (!(await done())) {
+    if (Date.now() > deadline) {
+      // Say where it stood: the last decisions, and how many checks were held.
+      const events = await store.readStream(stream);
+      const held = events.filter((e) => e.type === 'CanaryCheckHeld').length;
+      const last = events
+        .filter((e) => e.type !== 'TickRecorded' && e.type !== 'ObservationRecorded')
+        .slice(-12)
+        .map((e) => `${e.type} ${JSON.stringify(e.data).slice(0, 120)}`);
+      throw new Error(
+        `${releaseId} did not finish within ${timeout} ms (${events.length} events, ${held} checks held); last decisions:\n${last.join('\n')}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
   const events = await store.readStream(stream);
   const finished = events.find((e) => e.type === 'ReleaseFinished');
   return (finished?.data as { outcome?: string } | undefined)?.outcome;
@@ -112,6 +124,11 @@ beforeAll(async () => {
     connectionString: fleet.orchestratorEnv().AVIARY_PG_URL ?? '',
   });
 }, 60_000);
+
+afterEach(async () => {
+  // A test that failed midway leaves its orchestrators: the next one starts from a clean slate.
+  for (const o of spawned) await o.stop('SIGKILL').catch(() => undefined);
+});
 
 afterAll(async () => {
   // AVIARY_E2E_DEBUG=1: the orchestrators' notable log lines, for a failure's post-mortem.

@@ -1,11 +1,12 @@
 /** The Rollout the end-to-end tests release: two waves, 2 s analysis interval, one metric. */
 
-export const INTERVAL_MS = 2000;
+export const INTERVAL_MS = 3000;
 
 /**
  * The fleet the tests release to: verdicts must arrive before the next tick (a check unanswered
- * at the next tick is held), so the analyzer's ingestion delay plus its round must stay well under
- * the interval: 1 s delay with 1 s scrapes, verdicts ~1.3 s after the window closes.
+ * at the next tick is held, and ten holds in a row pause the canary), so the analyzer's ingestion
+ * delay plus its round must stay well under the interval: 1 s delay with 1 s scrapes gives
+ * verdicts ~1.3 s after the window closes, and a 3 s interval leaves room for a loaded CI machine.
  */
 export const FLEET_OPTIONS = { database: true, ingestionDelayMs: 1000 } as const;
 
