@@ -77,7 +77,27 @@ afterEach(async () => {
   await sim.close();
 });
 
-function startAgent(options: { leaseMs?: number; heartbeatIntervalMs?: number } = {}) {
+interface LogLine {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A logger keeping every line, for assertions. */
+function recordingLogger(lines: LogLine[]) {
+  const at = (level: string) => (fields: object, msg: string) => {
+    lines.push({ ...fields, level, msg });
+  };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function startAgent(
+  options: {
+    leaseMs?: number;
+    heartbeatIntervalMs?: number;
+    logger?: ReturnType<typeof recordingLogger>;
+  } = {},
+) {
   const nowMs = () => Date.now();
   const publish = createObservationPublisher(createJetStreamPublisher(nats.jetstream));
   const lease = createLease({
@@ -100,7 +120,7 @@ function startAgent(options: { leaseMs?: number; heartbeatIntervalMs?: number } 
       labels: { region: 'eu', env: 'prod' },
       agentVersion: '0.1.0',
     },
-    logger: quiet,
+    logger: options.logger ?? quiet,
     nowMs,
     retryDelayMs: 50,
     consumerRetryMs: 100,
@@ -208,6 +228,70 @@ describe('cluster agent over NATS', () => {
     expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
     expect(results().filter((r) => r.commandId === routes.commandId)).toHaveLength(1);
     expect(agent.stats()).toMatchObject({ applied: 2, duplicates: 1 });
+  });
+
+  it('answers a command re-delivered after a restart from the result stored in the cluster', async () => {
+    const first = startAgent();
+    const { routes } = await givenCanaryAt10Percent();
+    await first.stop();
+    // Weights changed since (by a later command, or by hand): applying `routes` again would undo it.
+    await kube.mergePatch(
+      'VirtualService',
+      NS,
+      'podinfo',
+      {
+        spec: {
+          http: [
+            {
+              route: [
+                { destination: { host: 'podinfo-primary' }, weight: 80 },
+                { destination: { host: 'podinfo-canary' }, weight: 20 },
+              ],
+            },
+          ],
+        },
+      },
+      signal,
+    );
+    const before = await kube.get('VirtualService', NS, 'podinfo', signal);
+
+    // A new agent (new handler, nothing in memory) gets the same command id again.
+    const second = startAgent();
+    await send(routes, `${routes.commandId}-resent`);
+    await expect.poll(() => second.stats().duplicates, { timeout: 10_000 }).toBe(1);
+    await expect.poll(commandsPending).toBe(0);
+    expect(second.stats()).toMatchObject({ applied: 0, duplicates: 1 });
+    const after = await kube.get('VirtualService', NS, 'podinfo', signal);
+    expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+    expect(await virtualServiceWeights()).toEqual([80, 20]);
+    // Its result was published again under the same id: JetStream stored it once.
+    expect(results().filter((r) => r.commandId === routes.commandId)).toEqual([
+      expect.objectContaining({ outcome: CommandOutcome.SUCCEEDED }),
+    ]);
+  });
+
+  it('logs every command with its action, renewLease at debug', async () => {
+    const lines: LogLine[] = [];
+    startAgent({ logger: recordingLogger(lines) });
+    const { init, routes } = await givenCanaryAt10Percent();
+    await send({ commandId: 'eu-1:lease:x', cluster: 'eu-1', renewLease: {} }, 'eu-1:lease:x');
+    const handled = () => lines.filter((l) => l.msg === 'command handled');
+    await expect.poll(() => handled().length).toBe(3);
+    expect(handled()).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        commandId: init.commandId,
+        action: 'initializeTarget',
+        outcome: 'SUCCEEDED',
+      }),
+      expect.objectContaining({
+        level: 'info',
+        commandId: routes.commandId,
+        action: 'setRoutes',
+        outcome: 'SUCCEEDED',
+      }),
+      expect.objectContaining({ level: 'debug', commandId: 'eu-1:lease:x', action: 'renewLease' }),
+    ]);
   });
 
   it('rejects a malformed command, reports it under its message id, and keeps running', async () => {

@@ -1,10 +1,21 @@
 import type { KubeSim } from '@aviary/kube-sim';
 import { CommandOutcome } from '@aviary/proto';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCommandHandler, type HandledCommand } from './commands.ts';
+import {
+  type CommandResultStore,
+  createConfigMapResultStore,
+  resultsConfigMapName,
+} from './command-results.ts';
+import {
+  type CommandHandlerOptions,
+  createCommandHandler,
+  type HandledCommand,
+} from './commands.ts';
 import type { KubeClient } from './kube/kube-client.ts';
 import { updateWithRetry } from './kube/update.ts';
 import { MANAGED_BY_LABEL, REVISION_ANNOTATION } from './ownership.ts';
+import { deploymentReadiness } from './readiness.ts';
 import { computeRevision } from './revision.ts';
 import {
   command,
@@ -44,8 +55,19 @@ async function setImage(image: string) {
   );
 }
 
-function handler() {
-  return createCommandHandler({ kube, cluster: 'eu-1', nowMs: () => Date.now() });
+function handler(options: Partial<CommandHandlerOptions> = {}) {
+  return createCommandHandler({ kube, cluster: 'eu-1', nowMs: () => Date.now(), ...options });
+}
+
+/** Gives the target's pods (and so the primary's, a copy of its template) a sim behaviour. */
+async function setPodBehaviour(annotations: Record<string, string>) {
+  await kube.mergePatch(
+    'Deployment',
+    NS,
+    'podinfo',
+    { spec: { template: { metadata: { annotations } } } },
+    signal,
+  );
 }
 
 /** Sends a command until it no longer fails retriably (the primary or canary becoming ready). */
@@ -145,6 +167,109 @@ describe('bootstrap', () => {
     const again = await h.handle(initialize(), signal);
     expect(again.result.outcome).toBe(CommandOutcome.SUCCEEDED);
     expect([await versions(), await selector('podinfo')]).toEqual(before);
+  });
+
+  it('routes nothing to the primary before it is ready: Services and routing object after, the target scaled to zero last', async () => {
+    await setPodBehaviour({ 'sim.aviary.dev/ready-after': '1500ms' });
+    // Every change the API server makes, in order, with whether the primary was ready then.
+    const timeline: { event: string; primaryReady: boolean }[] = [];
+    let primary: V1Deployment | undefined;
+    const unsubscribe = sim.cluster('eu-1').store.subscribe((e) => {
+      const meta = e.object.metadata as { name: string };
+      if (e.resource.kind === 'Deployment' && meta.name === 'podinfo-primary')
+        primary = e.object as V1Deployment;
+      const replicas = (e.object as V1Deployment).spec?.replicas;
+      timeline.push({
+        event: `${e.type} ${e.resource.kind}/${meta.name}${e.resource.kind === 'Deployment' ? ` replicas=${replicas}` : ''}`,
+        primaryReady:
+          primary !== undefined && deploymentReadiness(primary, { nowMs: Date.now() }).ready,
+      });
+    });
+    try {
+      const h = handler({ primaryReadyWaitMs: 0 });
+      const first = await h.handle(initialize(), signal);
+      expect(first.result).toMatchObject({
+        outcome: CommandOutcome.FAILED,
+        reason: 'PrimaryNotReady',
+        retriable: true,
+      });
+      // The primary and its configs exist; nothing that would send it traffic does.
+      expect(await names('Deployment')).toEqual(['podinfo', 'podinfo-primary']);
+      expect(await names('Service')).toEqual([]);
+      expect(await kube.get('VirtualService', NS, 'podinfo', signal)).toBeUndefined();
+      expect(await kube.get('DestinationRule', NS, 'podinfo-primary', signal)).toBeUndefined();
+      expect((await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas).toBe(2);
+      // Sent again while the primary is still starting: still nothing routed.
+      const second = await h.handle(initialize(), signal);
+      expect(second.result.reason).toBe('PrimaryNotReady');
+      expect(await names('Service')).toEqual([]);
+
+      expect((await untilDone(h, initialize())).result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    } finally {
+      unsubscribe();
+    }
+    const added = (kind: string, name: string) =>
+      timeline.findIndex((t) => t.event.startsWith(`ADDED ${kind}/${name}`));
+    const routed = [
+      added('Service', 'podinfo'),
+      added('Service', 'podinfo-primary'),
+      added('Service', 'podinfo-canary'),
+      added('DestinationRule', 'podinfo-primary'),
+      added('DestinationRule', 'podinfo-canary'),
+      added('VirtualService', 'podinfo'),
+    ];
+    expect(routed.every((i) => i >= 0)).toBe(true);
+    for (const i of routed)
+      expect(timeline[i], timeline[i]?.event).toMatchObject({ primaryReady: true });
+    const scaledToZero = timeline.findIndex((t) =>
+      t.event.startsWith('MODIFIED Deployment/podinfo replicas=0'),
+    );
+    expect(scaledToZero).toBeGreaterThan(Math.max(...routed));
+  });
+
+  it('waits a short, bounded time for the primary within one delivery', async () => {
+    await setPodBehaviour({ 'sim.aviary.dev/ready-after': '500ms' });
+    const once = await handler().handle(initialize(), signal);
+    expect(once.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    expect(await names('Service')).toEqual(['podinfo', 'podinfo-canary', 'podinfo-primary']);
+
+    // A primary that does not become ready in time: answered after the wait, nothing routed.
+    await kube.create(
+      'Deployment',
+      NS,
+      {
+        metadata: { name: 'shop' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'shop' } },
+          template: {
+            metadata: {
+              labels: { app: 'shop' },
+              annotations: { 'sim.aviary.dev/never-ready': 'true' },
+            },
+            spec: { containers: [{ name: 'app', image: 'shop:1' }] },
+          },
+        },
+      },
+      signal,
+    );
+    const startedAt = Date.now();
+    const late = await handler({ primaryReadyWaitMs: 300 }).handle(
+      command(
+        { initializeTarget: { router: 'ROUTER_KIND_ISTIO', service: { port: 80 } } },
+        { workload: { namespace: NS, name: 'shop', kind: 'WORKLOAD_KIND_DEPLOYMENT' } },
+      ),
+      signal,
+    );
+    const tookMs = Date.now() - startedAt;
+    expect(late.result).toMatchObject({
+      outcome: CommandOutcome.FAILED,
+      reason: 'PrimaryNotReady',
+    });
+    expect(tookMs).toBeGreaterThanOrEqual(300);
+    expect(tookMs).toBeLessThan(2000);
+    expect(await kube.get('Service', NS, 'shop', signal)).toBeUndefined();
+    expect(await kube.get('VirtualService', NS, 'shop', signal)).toBeUndefined();
   });
 
   it('never modifies an object it does not own', async () => {
@@ -397,6 +522,76 @@ describe('commands', () => {
     expect(
       (await kube.get('VirtualService', NS, 'podinfo', signal))?.metadata?.resourceVersion,
     ).toBe(changed);
+  });
+
+  it('answers a command re-delivered after a restart from the result stored in the cluster, touching nothing', async () => {
+    const h = handler();
+    await untilDone(h, initialize());
+    const scale = command({ scaleCanary: { replicas: 3 } });
+    const routes = setRoutes({ primaryWeightPercent: 90, canaryWeightPercent: 10 });
+    const stale = command({ promoteCanary: { revisionId: 'nope' } });
+    const firsts = [];
+    for (const cmd of [scale, routes, stale]) firsts.push((await h.handle(cmd, signal)).result);
+    expect(firsts.map((r) => r.outcome)).toEqual([
+      CommandOutcome.SUCCEEDED,
+      CommandOutcome.SUCCEEDED,
+      CommandOutcome.REJECTED,
+    ]);
+    // Others change the workload since: a re-applied command would undo it.
+    await kube.mergePatch('Deployment', NS, 'podinfo', { spec: { replicas: 1 } }, signal);
+    await h.handle(setRoutes({ primaryWeightPercent: 80, canaryWeightPercent: 20 }), signal);
+    const versions = async () =>
+      Promise.all([
+        kube.get('Deployment', NS, 'podinfo', signal),
+        kube.get('Deployment', NS, 'podinfo-primary', signal),
+        kube.get('VirtualService', NS, 'podinfo', signal),
+      ]).then((objects) => objects.map((o) => o?.metadata?.resourceVersion));
+    const before = await versions();
+
+    // The agent restarts: a new handler, nothing in memory, the same cluster.
+    const restarted = handler();
+    for (const [i, cmd] of [scale, routes, stale].entries()) {
+      const again = await restarted.handle(JSON.stringify(cmd), signal);
+      expect(again.duplicate).toBe(true);
+      expect(again.result).toEqual(firsts[i]);
+    }
+    expect(await versions()).toEqual(before);
+    expect((await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas).toBe(1);
+    const stored = await kube.get(
+      'ConfigMap',
+      'aviary-system',
+      resultsConfigMapName('eu-1'),
+      signal,
+    );
+    expect(stored?.data?.['results.jsonl']).toContain(`"commandId":"${scale.commandId}"`);
+  });
+
+  it('stores a result before answering it: one that cannot be stored is FAILED and applied again', async () => {
+    const durable = createConfigMapResultStore({ kube, cluster: 'eu-1' });
+    let outage = true;
+    const flaky: CommandResultStore = {
+      ...durable,
+      put: (result, s) =>
+        outage ? Promise.reject(new Error('etcd is unavailable')) : durable.put(result, s),
+    };
+    const h = handler({ results: flaky });
+    const scale = command({ scaleCanary: { replicas: 3 } });
+    const first = await h.handle(scale, signal);
+    expect(first.result).toMatchObject({
+      outcome: CommandOutcome.FAILED,
+      reason: 'ResultsUnavailable',
+      retriable: true,
+    });
+    expect(first.result.message).toMatch(/etcd is unavailable/);
+    // Applied, not stored: the re-delivery applies it again (the same replicas: convergent).
+    expect((await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas).toBe(3);
+    outage = false;
+    const second = await h.handle(scale, signal);
+    expect(second).toMatchObject({
+      duplicate: false,
+      result: { outcome: CommandOutcome.SUCCEEDED },
+    });
+    expect((await handler().handle(scale, signal)).duplicate).toBe(true);
   });
 
   it('rejects malformed and unknown commands with a reason, and keeps working', async () => {

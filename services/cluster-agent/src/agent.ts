@@ -10,14 +10,22 @@
  *   terminated. A retriable `FAILED` (primary not ready yet, API unreachable) is not published:
  *   the message is nak'ed with a growing delay and handled again, until `maxDeliveries`, when the
  *   `FAILED` result is published and the message acked. A failed publish naks the message; the
- *   handler answers the re-delivery from its stored result, so nothing is applied twice.
+ *   handler answers the re-delivery from its stored result (kept in the cluster by
+ *   `command-results.ts`, so also after a restart), so nothing is applied twice.
+ * - Each command is logged as `command handled` with its action (the oneof case); `renewLease`,
+ *   frequent and changing nothing, at debug level.
  * - Every command renews the lease (`lease.ts`); `setRoutes` results tell it which canaries
  *   carry traffic; a timer checks it, serialized with command handling.
  * - Heartbeats every `intervalMs` on `<root>.v1.cluster.<cluster>.obs.heartbeat`, the first at
  *   start.
  */
 import type { MessagingNamespace, NatsClient } from '@aviary/messaging';
-import { CommandOutcome, type CommandResult, CommandResultSchema } from '@aviary/proto';
+import {
+  type AgentCommand,
+  CommandOutcome,
+  type CommandResult,
+  CommandResultSchema,
+} from '@aviary/proto';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { type CommandHandler, CommandReason, parseCommand } from './commands.ts';
@@ -155,9 +163,17 @@ export function createAgent(options: AgentOptions): Agent {
   async function onCommand(message: CommandMessage, s: AbortSignal) {
     stats.received += 1;
     lease.renew();
-    if (isRenewLease(message.data)) {
+    const command = tryParseCommand(message.data);
+    // The oneof case (`setRoutes`, …); undefined for a command that cannot be decoded.
+    const action = command?.command.case;
+    if (command !== undefined && action === 'renewLease') {
+      // Only renews the lease: no result, nothing changed, and frequent: logged at debug.
       stats.leaseRenewals += 1;
       message.ack();
+      logger.debug(
+        { commandId: command.commandId, action, delivery: message.deliveryCount },
+        'command handled',
+      );
       return;
     }
     let handled: Awaited<ReturnType<CommandHandler['handle']>>;
@@ -179,6 +195,7 @@ export function createAgent(options: AgentOptions): Agent {
     }
     const fields = {
       commandId: result.commandId,
+      ...(action !== undefined ? { action } : {}),
       outcome: CommandOutcome[result.outcome],
       reason: result.reason,
       delivery: message.deliveryCount,
@@ -222,8 +239,8 @@ export function createAgent(options: AgentOptions): Agent {
     if (handled.duplicate) stats.duplicates += 1;
     else if (result.outcome === CommandOutcome.SUCCEEDED) stats.applied += 1;
     else if (result.outcome === CommandOutcome.REJECTED) stats.rejected += 1;
-    if (result.outcome === CommandOutcome.SUCCEEDED && !handled.duplicate)
-      trackRoutes(message, handled);
+    if (command !== undefined && result.outcome === CommandOutcome.SUCCEEDED && !handled.duplicate)
+      trackRoutes(command, handled);
     if (undecodable || result.reason === CommandReason.Malformed) {
       stats.terminated += 1;
       message.term();
@@ -241,10 +258,9 @@ export function createAgent(options: AgentOptions): Agent {
   }
 
   function trackRoutes(
-    message: CommandMessage,
+    command: AgentCommand,
     handled: Awaited<ReturnType<CommandHandler['handle']>>,
   ) {
-    const command = parseCommand(message.data);
     const namespace = command.workload?.namespace ?? '';
     const name = command.workload?.name ?? '';
     const c = command.command;
@@ -321,11 +337,10 @@ export function createAgent(options: AgentOptions): Agent {
   };
 }
 
-/** A `renewLease` command only renews the lease: it has no result and changes nothing. */
-function isRenewLease(data: Uint8Array): boolean {
+function tryParseCommand(data: Uint8Array): AgentCommand | undefined {
   try {
-    return parseCommand(data).command.case === 'renewLease';
+    return parseCommand(data);
   } catch {
-    return false;
+    return undefined;
   }
 }

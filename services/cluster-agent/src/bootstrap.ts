@@ -1,13 +1,14 @@
 /**
  * Bootstraps a target Deployment the Flagger way (`pkg/canary/deployment_controller.go`,
- * `pkg/router/kubernetes_default.go`), idempotently:
+ * `pkg/router/kubernetes_default.go`), idempotently, in this order (`bootstrapTarget`):
  *
  * - copies of the tracked ConfigMaps/Secrets as `<name>-primary`;
  * - `<name>-primary`: the target's spec with the selector label's value suffixed `-primary` in
  *   its labels, selector and template labels, and the pod spec rewritten to the config copies;
- * - `<hpa>-primary` (when the target has an autoscaler) scaling `<name>-primary`;
- * - Services `<svc>` and `<svc>-primary` selecting the primary's pods, `<svc>-canary` the target's;
- * - once the primary is ready, the target (the canary) scaled to zero.
+ * - then, only once the primary is ready (nothing sends traffic to a primary without ready pods):
+ *   `<hpa>-primary` (when the target has an autoscaler) scaling `<name>-primary`; Services
+ *   `<svc>` and `<svc>-primary` selecting the primary's pods, `<svc>-canary` the target's; the
+ *   routing object (the caller's router); and the target (the canary) scaled to zero.
  *
  * Running it again creates what is missing and changes nothing else: an existing primary keeps the
  * revision it runs (only a promotion changes it). An object with a generated name that the agent
@@ -362,8 +363,82 @@ function pick<T extends object, K extends keyof T>(object: T, ...keys: K[]): Pic
 export interface BootstrapOptions {
   /** Wall clock for the readiness rule's progress deadline. */
   readonly nowMs: () => number;
+  /**
+   * How long to wait, within this call, for a primary that is not ready yet (polling it every
+   * `readyPollMs`) before answering not ready. Default 0: answer at once.
+   */
+  readonly readyWaitMs?: number;
+  /** Default 100 ms. */
+  readonly readyPollMs?: number;
+  /**
+   * Creates or reconciles the routing object (the router's `reconcile`). Runs once the primary
+   * is ready and the Services exist, before the target is scaled to zero.
+   */
+  readonly routing?: (signal: AbortSignal) => Promise<void>;
 }
 
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new AviaryError(ErrorCode.Aborted, 'bootstrap aborted', { cause: signal.reason }));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AviaryError(ErrorCode.Aborted, 'bootstrap aborted', { cause: signal.reason }));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Polls the primary until it is ready, its readiness can no longer come (progress deadline), it
+ * is gone, or `waitMs` has passed; answers the last readiness and the primary as last read.
+ */
+async function waitForPrimary(
+  kube: KubeClient,
+  primary: V1Deployment,
+  signal: AbortSignal,
+  options: BootstrapOptions,
+): Promise<{ primary: V1Deployment; readiness: Readiness }> {
+  const namespace = primary.metadata?.namespace ?? 'default';
+  const name = primary.metadata?.name ?? '';
+  const deadline = options.nowMs() + (options.readyWaitMs ?? 0);
+  let current = primary;
+  let readiness = deploymentReadiness(current, { nowMs: options.nowMs() });
+  while (!readiness.ready && readiness.retriable && options.nowMs() < deadline) {
+    await sleep(Math.min(options.readyPollMs ?? 100, deadline - options.nowMs()), signal);
+    const read = await kube.get('Deployment', namespace, name, signal);
+    if (read === undefined) break;
+    current = read;
+    readiness = deploymentReadiness(current, { nowMs: options.nowMs() });
+  }
+  return { primary: current, readiness };
+}
+
+/**
+ * Bootstraps a target in Flagger's order (`advanceCanary` while `Initializing`): nothing that
+ * carries traffic exists before the primary can serve it.
+ *
+ * 1. The `-primary` copies of the tracked configs and the `<name>-primary` Deployment.
+ * 2. Wait for the primary (Flagger's `IsPrimaryReady`): up to `readyWaitMs`, then answer not ready
+ *    with nothing else created; the caller retries and the next run continues here.
+ * 3. `<hpa>-primary` (Flagger's `ReconcilePrimaryScaler`, after the primary's readiness).
+ * 4. Services `<svc>` (apex), `<svc>-primary`, `<svc>-canary`.
+ * 5. The routing object (`options.routing`).
+ * 6. The target scaled to zero (Flagger's `ScaleToZero`).
+ *
+ * Differences from Flagger, both on purpose: Flagger creates `<svc>-primary` and `<svc>-canary`
+ * before the primary (its `kubeRouter.Initialize` runs first on every tick); they select pods
+ * no route points at yet, and creating them with the apex keeps a target whose primary never
+ * becomes ready free of Services. And Flagger scales the target to zero before its mesh router
+ * reconciles; here the routing object comes first, so a routing object that cannot be written
+ * (owned by someone else, refused by the router) leaves the target running.
+ */
 export async function bootstrapTarget(
   kube: KubeClient,
   spec: TargetSpec,
@@ -386,7 +461,19 @@ export async function bootstrapTarget(
     signal,
   );
   const revision = revisionOf(target.spec?.template, configs);
+  // The target's HPA must exist before anything is created; its copy comes after the primary.
+  let hpa: V2HorizontalPodAutoscaler | undefined;
+  if (spec.hpaName !== undefined) {
+    hpa = await kube.get('HorizontalPodAutoscaler', spec.namespace, spec.hpaName, signal);
+    if (hpa === undefined) {
+      throw new AviaryError(
+        ErrorCode.Validation,
+        `HorizontalPodAutoscaler ${spec.namespace}/${spec.hpaName} does not exist`,
+      );
+    }
+  }
 
+  // 1. The primary and its configs.
   const existingPrimary = await kube.get(
     'Deployment',
     spec.namespace,
@@ -398,7 +485,7 @@ export async function bootstrapTarget(
   }
   // A new primary runs the target's configs: copies are synced. An existing one keeps its own.
   await ensureConfigCopies(kube, configs, spec.name, existingPrimary === undefined, signal, log);
-  const primary = await ensure(
+  const ensured = await ensure(
     kube,
     'Deployment',
     desiredPrimary(target, configs, revision.id),
@@ -406,24 +493,34 @@ export async function bootstrapTarget(
     log,
   );
 
-  if (spec.hpaName !== undefined) {
-    const hpa = await kube.get('HorizontalPodAutoscaler', spec.namespace, spec.hpaName, signal);
-    if (hpa === undefined) {
-      throw new AviaryError(
-        ErrorCode.Validation,
-        `HorizontalPodAutoscaler ${spec.namespace}/${spec.hpaName} does not exist`,
-      );
-    }
+  // 2. Nothing routes to the primary before it is ready.
+  const { primary, readiness: primaryReadiness } = await waitForPrimary(
+    kube,
+    ensured,
+    signal,
+    options,
+  );
+  let canaryScaledToZero = (target.spec?.replicas ?? 1) === 0;
+  const primaryGeneration = primary.metadata?.generation ?? 0;
+  if (!primaryReadiness.ready) {
+    return { ...log, primaryReadiness, canaryScaledToZero, primaryGeneration };
+  }
+
+  // 3. The primary's autoscaler.
+  if (hpa !== undefined) {
     await ensure(kube, 'HorizontalPodAutoscaler', hpaCopy(hpa, spec.name), signal, log);
   }
 
+  // 4. The Services, the apex selecting the primary's pods.
   for (const service of desiredServices(spec, target)) {
     await ensure(kube, 'Service', service, signal, log, reconcileService(service));
   }
 
-  const primaryReadiness = deploymentReadiness(primary, { nowMs: options.nowMs() });
-  let canaryScaledToZero = (target.spec?.replicas ?? 1) === 0;
-  if (primaryReadiness.ready && !canaryScaledToZero) {
+  // 5. The routing object.
+  await options.routing?.(signal);
+
+  // 6. The target scaled to zero.
+  if (!canaryScaledToZero) {
     await kube.mergePatch(
       'Deployment',
       spec.namespace,
@@ -438,6 +535,6 @@ export async function bootstrapTarget(
     updated: log.updated,
     primaryReadiness,
     canaryScaledToZero,
-    primaryGeneration: primary.metadata?.generation ?? 0,
+    primaryGeneration,
   };
 }

@@ -5,8 +5,12 @@
  *   meaning (command id, workload, cluster, ports, weights). Anything malformed or unknown is a
  *   `REJECTED` result with the reason; the handler never throws for bad input.
  * - A command id that already ended `SUCCEEDED` or `REJECTED` returns its stored result and
- *   changes nothing. `FAILED` results (the API refused or the primary is not ready yet) are not
- *   stored: the same command sent again tries again.
+ *   changes nothing, also after a restart: results are stored in the cluster
+ *   (`command-results.ts`) before the handler answers, so before they are published and the
+ *   command acked. `FAILED` results (the API refused or the primary is not ready yet) are not
+ *   stored: the same command sent again tries again. If the agent stops between applying a
+ *   command and storing its result, the re-delivered command is applied again; every command is
+ *   convergent (it sets a state, it does not add to one), so this changes nothing twice.
  * - Commands run one at a time, in arrival order.
  */
 import { AviaryError, ErrorCode, isAviaryError } from '@aviary/core';
@@ -31,7 +35,13 @@ import {
   selectorLabelOf,
   type TargetSpec,
 } from './bootstrap.ts';
+import {
+  type CommandResultStore,
+  createConfigMapResultStore,
+  type StoreLogger,
+} from './command-results.ts';
 import { KubeApiError, type KubeClient, type KubeKind } from './kube/kube-client.ts';
+import { guardKubeClient, NotGrantedError } from './kube/permissions.ts';
 import { updateWithRetry } from './kube/update.ts';
 import { isOwned, NotOwnedError, REVISION_ANNOTATION, TARGET_ANNOTATION } from './ownership.ts';
 import { deploymentReadiness } from './readiness.ts';
@@ -59,6 +69,10 @@ export const CommandReason = {
   MissingConfig: 'MissingConfig',
   PrimaryNotReady: 'PrimaryNotReady',
   CanaryNotReady: 'CanaryNotReady',
+  /** The stored command results could not be read or written (`command-results.ts`). */
+  ResultsUnavailable: 'ResultsUnavailable',
+  /** A call outside the agent's permission table (`kube/permissions.ts`): a bug, not retried. */
+  NotGranted: 'NotGranted',
   Conflict: 'Conflict',
   Internal: 'Internal',
 } as const;
@@ -80,14 +94,26 @@ export interface HandledCommand {
 }
 
 export interface CommandHandlerOptions {
+  /** The port; the handler refuses calls its permission table does not grant (`permissions.ts`). */
   readonly kube: KubeClient;
   /** This agent's cluster; commands for another cluster are rejected. */
   readonly cluster: string;
   readonly nowMs: () => number;
-  /** Stored results kept for deduplication (oldest forgotten first). Default 10 000. */
-  readonly maxStoredResults?: number;
+  /**
+   * Where results are stored for deduplication. Default: the ConfigMap
+   * `aviary-agent-<cluster>-results` in `agentNamespace`.
+   */
+  readonly results?: CommandResultStore;
+  /** The agent's namespace, for the default result store. Default `aviary-system`. */
+  readonly agentNamespace?: string;
+  /**
+   * How long an `initializeTarget` waits for a primary that is not ready yet before answering
+   * `PrimaryNotReady` (retriable). Default 2 s.
+   */
+  readonly primaryReadyWaitMs?: number;
   /** Router factory (tests may wrap it). */
   readonly routerFor?: (kind: TrafficRouterKind) => TrafficRouter;
+  readonly logger?: StoreLogger;
 }
 
 export interface CommandHandler {
@@ -221,20 +247,19 @@ function routerTargetOf(spec: TargetSpec, service: ServiceSpec | undefined): Rou
 }
 
 export function createCommandHandler(options: CommandHandlerOptions): CommandHandler {
-  const { kube, nowMs } = options;
+  const { nowMs } = options;
+  const kube = guardKubeClient(options.kube);
   const routerFor = options.routerFor ?? ((kind) => createRouter(kind, kube));
-  const maxStored = options.maxStoredResults ?? 10_000;
-  const stored = new Map<string, CommandResult>();
+  const primaryReadyWaitMs = options.primaryReadyWaitMs ?? 2000;
+  const results =
+    options.results ??
+    createConfigMapResultStore({
+      kube,
+      cluster: options.cluster,
+      ...(options.agentNamespace !== undefined ? { namespace: options.agentNamespace } : {}),
+      ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    });
   let queue: Promise<unknown> = Promise.resolve();
-
-  function remember(id: string, result: CommandResult) {
-    stored.set(id, result);
-    while (stored.size > maxStored) {
-      const oldest = stored.keys().next().value;
-      if (oldest === undefined) break;
-      stored.delete(oldest);
-    }
-  }
 
   async function apply(
     command: AgentCommand,
@@ -253,8 +278,13 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
       case 'initializeTarget': {
         const spec = targetSpecOf(namespace, name, c.value.service, c.value.hpaName);
         const router = routerFor(routerKindOf(c.value.router));
-        const result = await bootstrapTarget(kube, spec, signal, { nowMs });
-        await router.reconcile(routerTargetOf(spec, c.value.service), signal);
+        const routerTarget = routerTargetOf(spec, c.value.service);
+        // The routing object is written only once the primary is ready (Flagger's order).
+        const result = await bootstrapTarget(kube, spec, signal, {
+          nowMs,
+          readyWaitMs: primaryReadyWaitMs,
+          routing: (s) => router.reconcile(routerTarget, s),
+        });
         if (!result.primaryReadiness.ready) {
           throw new Retriable(
             CommandReason.PrimaryNotReady,
@@ -479,11 +509,30 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
         ...(command?.workload !== undefined ? { workload: command.workload } : {}),
         ...extra,
       });
+    const failed = (reason: string, message: string, retriable: boolean): HandledCommand => ({
+      result: resultOf(CommandOutcome.FAILED, reason, message, { retriable }),
+      duplicate: false,
+    });
+    const rethrowIfAborted = (error: unknown) => {
+      if (signal.aborted || isAviaryError(error, ErrorCode.Aborted)) throw error;
+    };
+    let handled: HandledCommand;
     try {
       command = parseCommand(input);
       if (command.commandId === '')
         throw new Rejection(CommandReason.Invalid, 'commandId is required');
-      const previous = stored.get(command.commandId);
+      try {
+        await results.load(signal);
+      } catch (error) {
+        rethrowIfAborted(error);
+        // Whether the command was applied before is unknown: try again later.
+        return failed(
+          CommandReason.ResultsUnavailable,
+          `reading the stored command results failed: ${(error as Error).message}`,
+          true,
+        );
+      }
+      const previous = results.get(command.commandId);
       if (previous !== undefined) return { result: previous, duplicate: true };
       if (command.cluster !== options.cluster) {
         throw new Rejection(
@@ -492,42 +541,57 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
         );
       }
       const applied = await apply(command, signal);
-      const result = resultOf(CommandOutcome.SUCCEEDED, '', '', {
-        observedGeneration: BigInt(applied.generation),
-      });
-      remember(command.commandId, result);
-      return {
-        result,
+      handled = {
+        result: resultOf(CommandOutcome.SUCCEEDED, '', '', {
+          observedGeneration: BigInt(applied.generation),
+        }),
         duplicate: false,
         ...(applied.routes !== undefined ? { routesApplied: applied.routes } : {}),
       };
     } catch (error) {
-      if (signal.aborted || isAviaryError(error, ErrorCode.Aborted)) throw error;
-      const rejected = (reason: string, message: string) => {
-        const result = resultOf(CommandOutcome.REJECTED, reason, message);
-        if (command !== undefined && command.commandId !== '') remember(command.commandId, result);
-        return { result, duplicate: false };
-      };
-      const failed = (reason: string, message: string, retriable: boolean) => ({
-        result: resultOf(CommandOutcome.FAILED, reason, message, { retriable }),
+      rethrowIfAborted(error);
+      const rejected = (reason: string, message: string): HandledCommand => ({
+        result: resultOf(CommandOutcome.REJECTED, reason, message),
         duplicate: false,
       });
-      if (error instanceof Rejection) return rejected(error.reason, error.message);
-      if (error instanceof Retriable) return failed(error.reason, error.message, true);
-      if (error instanceof NotOwnedError) return rejected(CommandReason.NotOwned, error.message);
-      if (error instanceof MissingConfigError)
-        return failed(CommandReason.MissingConfig, error.message, true);
-      if (error instanceof KubeApiError) {
+      if (error instanceof Rejection) handled = rejected(error.reason, error.message);
+      else if (error instanceof Retriable) handled = failed(error.reason, error.message, true);
+      else if (error instanceof NotOwnedError)
+        handled = rejected(CommandReason.NotOwned, error.message);
+      else if (error instanceof NotGrantedError)
+        handled = failed(CommandReason.NotGranted, error.message, false);
+      else if (error instanceof MissingConfigError)
+        handled = failed(CommandReason.MissingConfig, error.message, true);
+      else if (error instanceof KubeApiError) {
         const retriable = error.status === 0 || error.status === 429 || error.status >= 500;
-        return failed(error.reason, error.message, retriable);
-      }
-      if (isAviaryError(error, ErrorCode.Validation))
-        return rejected(CommandReason.Invalid, error.message);
-      if (isAviaryError(error, ErrorCode.Concurrency))
-        return failed(CommandReason.Conflict, error.message, true);
-      if (error instanceof AviaryError) return failed(CommandReason.Internal, error.message, true);
-      return failed(CommandReason.Internal, String(error), true);
+        handled = failed(error.reason, error.message, retriable);
+      } else if (isAviaryError(error, ErrorCode.Validation))
+        handled = rejected(CommandReason.Invalid, error.message);
+      else if (isAviaryError(error, ErrorCode.Concurrency))
+        handled = failed(CommandReason.Conflict, error.message, true);
+      else if (error instanceof AviaryError)
+        handled = failed(CommandReason.Internal, error.message, true);
+      else handled = failed(CommandReason.Internal, String(error), true);
     }
+    // Final results are stored before they are answered (and so published and acked). Those of
+    // commands without an id (undecodable) cannot be asked for again and are not stored.
+    const outcome = handled.result.outcome;
+    const final = outcome === CommandOutcome.SUCCEEDED || outcome === CommandOutcome.REJECTED;
+    if (final && command !== undefined && command.commandId !== '') {
+      try {
+        await results.put(handled.result, signal);
+      } catch (error) {
+        rethrowIfAborted(error);
+        // Not stored: answered FAILED, so the command is delivered again and applied again
+        // (convergently) rather than acked without a durable result.
+        return failed(
+          CommandReason.ResultsUnavailable,
+          `storing the command result failed: ${(error as Error).message}`,
+          true,
+        );
+      }
+    }
+    return handled;
   }
 
   return {

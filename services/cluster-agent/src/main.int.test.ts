@@ -3,11 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createKubeSim, type KubeSim } from '@aviary/kube-sim';
-import { connectNats, ensureStreams, messagingNamespace, streamNames } from '@aviary/messaging';
+import {
+  commandSubject,
+  connectNats,
+  createJetStreamPublisher,
+  ensureStreams,
+  messagingNamespace,
+  streamNames,
+} from '@aviary/messaging';
 import { createLogger } from '@aviary/platform';
 import { type LogLine, spawnService } from '@aviary/platform/testing';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { testEnv, uniqueName } from '../../../test/env.ts';
+import { createClientNodeKubeClient } from './kube/client-node-kube-client.ts';
 import { decodeObservation } from './messaging/observation-publisher.ts';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -85,6 +94,11 @@ describe('cluster-agent main', () => {
       leaseMs: 120_000,
       agentVersion: '0.1.0',
     });
+    expect(await agent.waitForLine(byMsg('stored command results loaded'))).toMatchObject({
+      namespace: 'aviary-system',
+      configMap: 'aviary-agent-eu-1-results',
+      results: expect.any(Number),
+    });
     expect(await agent.waitForLine(byMsg('command stream found'))).toMatchObject({
       subject: `${namespace}.v1.cluster.eu-1.cmd`,
       stream: `${namespace.toUpperCase()}_CMD`,
@@ -109,6 +123,86 @@ describe('cluster-agent main', () => {
 
     expect(code).toBe(0);
     expect(agent.lines.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 0 });
+  });
+
+  it('answers a command re-delivered to a restarted process from its stored result', async () => {
+    const namespace = uniqueName('agent');
+    namespaces.push(namespace);
+    const nats = await connectNats({
+      servers: testEnv.natsUrl,
+      name: 'agent-test',
+      logger: quiet(),
+    });
+    await ensureStreams(await nats.jetstreamManager(), {
+      namespace: messagingNamespace(namespace),
+    });
+    const kc = new KubeConfig();
+    kc.loadFromString(sim.cluster('eu-1').kubeconfig());
+    const kube = createClientNodeKubeClient(kc);
+    const signal = new AbortController().signal;
+    await kube.create(
+      'Deployment',
+      'default',
+      {
+        metadata: { name: 'restart-web' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'restart-web' } },
+          template: {
+            metadata: { labels: { app: 'restart-web' } },
+            spec: { containers: [{ name: 'app', image: 'web:1' }] },
+          },
+        },
+      },
+      signal,
+    );
+    const scale = {
+      commandId: uniqueName('scale'),
+      cluster: 'eu-1',
+      releaseId: 'rel-1',
+      workload: { namespace: 'default', name: 'restart-web', kind: 'WORKLOAD_KIND_DEPLOYMENT' },
+      scaleCanary: { replicas: 3 },
+    };
+    const send = (msgId: string) =>
+      createJetStreamPublisher(nats.jetstream).publish(
+        commandSubject('eu-1', messagingNamespace(namespace)),
+        new TextEncoder().encode(JSON.stringify(scale)),
+        { msgId },
+      );
+    const handled = (line: LogLine) =>
+      line.msg === 'command handled' && line.commandId === scale.commandId;
+
+    const first = startAgent(namespace);
+    await send(scale.commandId);
+    expect(await first.waitForLine(handled)).toMatchObject({
+      action: 'scaleCanary',
+      outcome: 'SUCCEEDED',
+      duplicate: false,
+    });
+    expect((await first.stop('SIGTERM')).code).toBe(0);
+
+    // Scaled by someone else meanwhile: applying the command again would undo it.
+    await kube.mergePatch(
+      'Deployment',
+      'default',
+      'restart-web',
+      { spec: { replicas: 1 } },
+      signal,
+    );
+    const before = await kube.get('Deployment', 'default', 'restart-web', signal);
+
+    const second = startAgent(namespace);
+    await send(`${scale.commandId}-again`);
+    expect(await second.waitForLine(handled)).toMatchObject({
+      action: 'scaleCanary',
+      outcome: 'SUCCEEDED',
+      duplicate: true,
+    });
+    const after = await kube.get('Deployment', 'default', 'restart-web', signal);
+    expect(after?.metadata?.resourceVersion).toBe(before?.metadata?.resourceVersion);
+    expect(after?.spec?.replicas).toBe(1);
+    expect((await second.stop('SIGTERM')).code).toBe(0);
+    await nats.close();
   });
 
   it('warns, and still starts, when no stream stores its command subject yet', async () => {

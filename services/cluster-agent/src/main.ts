@@ -24,8 +24,14 @@ import {
 } from '@aviary/platform';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createAgent, parseClusterLabels } from './agent.ts';
+import {
+  createConfigMapResultStore,
+  DEFAULT_AGENT_NAMESPACE,
+  resultsConfigMapName,
+} from './command-results.ts';
 import { createCommandHandler } from './commands.ts';
 import { createClientNodeKubeClient } from './kube/client-node-kube-client.ts';
+import { guardKubeClient } from './kube/permissions.ts';
 import { createLease } from './lease.ts';
 import {
   createObservationPublisher,
@@ -68,6 +74,14 @@ const configSchema = z.object({
   heartbeatIntervalMs: configFields.durationMs().default(10_000),
   /** AVIARY_LEASE_MS: time without a command after which canaries go back to the primary. */
   leaseMs: configFields.durationMs().default(300_000),
+  /**
+   * AVIARY_AGENT_NAMESPACE: the agent's own namespace, holding its stored command results
+   * (ConfigMap `aviary-agent-<cluster>-results`); created if missing and allowed.
+   */
+  agentNamespace: z
+    .string()
+    .refine(isValidClusterName, 'must be a DNS-1123 label (a Kubernetes namespace name)')
+    .default(DEFAULT_AGENT_NAMESPACE),
   ...natsConfigFields,
   ...serviceConfigFields,
 });
@@ -120,8 +134,27 @@ await runService({
     });
     onStop('nats', () => nats.close());
 
-    const kube = createClientNodeKubeClient(kc);
+    // Every call is checked against the permission table the RBAC manifest grants.
+    const kube = guardKubeClient(createClientNodeKubeClient(kc));
     const nowMs = () => Date.now();
+    const results = createConfigMapResultStore({
+      kube,
+      cluster,
+      namespace: config.agentNamespace,
+      logger,
+    });
+    const resultsAt = {
+      namespace: config.agentNamespace,
+      configMap: resultsConfigMapName(cluster),
+    };
+    try {
+      await results.load(signal);
+      logger.info({ ...resultsAt, results: results.size() }, 'stored command results loaded');
+    } catch (error) {
+      // The handler loads them before its first command (and answers FAILED, retriable, until
+      // it can): no command is applied without knowing whether it was applied before.
+      logger.warn({ err: error, ...resultsAt }, 'loading the stored command results failed');
+    }
     const publish = createObservationPublisher(createJetStreamPublisher(nats.jetstream));
     const lease = createLease({
       cluster,
@@ -136,7 +169,7 @@ await runService({
       cluster,
       nats,
       messagingNamespace: namespace,
-      handler: createCommandHandler({ kube, cluster, nowMs }),
+      handler: createCommandHandler({ kube, cluster, nowMs, results, logger }),
       publish,
       lease,
       heartbeat: {

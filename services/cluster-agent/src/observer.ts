@@ -38,6 +38,7 @@ import {
   type V1Deployment,
 } from '@kubernetes/client-node';
 import type { KubeClient } from './kube/kube-client.ts';
+import { guardKubeClient, type KubeVerb, requireGranted } from './kube/permissions.ts';
 import {
   type PublishObservation,
   retryingPublisher,
@@ -162,8 +163,14 @@ function fingerprint(r: Omit<WorkloadReadiness, '$typeName'>): string {
   ]);
 }
 
+/** What the Deployment informers do, outside the `KubeClient` port (see `kube/permissions.ts`). */
+export const INFORMER_VERBS: readonly KubeVerb[] = ['list', 'watch'];
+
 export function createObserver(options: ObserverOptions): Observer {
-  const { kc, kube, cluster, logger, nowMs } = options;
+  const { kc, cluster, logger, nowMs } = options;
+  // The informers list and watch Deployments outside the port: declared against the table here.
+  requireGranted('Deployment', INFORMER_VERBS);
+  const kube = guardKubeClient(options.kube);
   const apps = kc.makeApiClient(AppsV1Api);
   const controller = new AbortController();
   const { signal } = controller;

@@ -144,6 +144,14 @@ export function createClientNodeKubeClient(kc: KubeConfig): KubeClient {
     DestinationRule: customOps('DestinationRule'),
     HTTPRoute: customOps('HTTPRoute'),
     TrafficSplit: customOps('TrafficSplit'),
+    // Cluster-scoped: the namespace argument is ignored.
+    Namespace: {
+      read: (_ns, name, o) => core.readNamespace({ name }, o),
+      create: (_ns, body: Body, o) => core.createNamespace({ body }, o),
+      replace: (_ns, name, body: Body, o) => core.replaceNamespace({ name, body }, o),
+      patch: (_ns, name, body, o) => core.patchNamespace({ name, body }, o),
+      remove: (_ns, name, o) => core.deleteNamespace({ name }, o),
+    },
   };
 
   async function call<T>(

@@ -1,7 +1,8 @@
 /**
  * The agent's port to the Kubernetes API: only the object kinds and verbs the agent needs (get,
  * create, replace, merge patch, delete of Deployments, Services, HPAs, ConfigMaps, Secrets,
- * Ingresses and the routing custom resources). Expected outcomes are values, not exceptions:
+ * Ingresses, Namespaces and the routing custom resources). Which verbs the agent may use on which
+ * kind is `permissions.ts`, the table its RBAC manifest is checked against. Expected outcomes are values, not exceptions:
  * `get` answers `undefined` for 404, `create` says `exists` for 409 AlreadyExists, `replace` says
  * `conflict` for a stale `resourceVersion` and `not-found` for 404. Anything else (5xx, 422,
  * unreachable API) throws `KubeApiError`; a cancelled call throws an `ABORTED` AviaryError.
@@ -14,6 +15,7 @@ import type {
   V1ConfigMap,
   V1Deployment,
   V1Ingress,
+  V1Namespace,
   V1ObjectMeta,
   V1Secret,
   V1Service,
@@ -41,6 +43,8 @@ export interface KubeObjects {
   DestinationRule: CustomObject;
   HTTPRoute: CustomObject;
   TrafficSplit: CustomObject;
+  /** Cluster-scoped: the port's `namespace` argument is ignored (pass `''`). */
+  Namespace: V1Namespace;
 }
 export type KubeKind = keyof KubeObjects;
 
