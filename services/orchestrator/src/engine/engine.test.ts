@@ -215,6 +215,30 @@ describe('engine', { timeout: 90_000 }, () => {
       expect(s.fleet.primaryRevision(c, workload)).toBe('v1');
     const r = replay(events as never);
     expect(r.ok).toBe(true);
+
+    // Fixed: a retry is a new release of the same revision, with the operator's reason.
+    faulty.delete('v3');
+    const retried = await s.engine.retryRelease('shop.podinfo.2', alice, 'fixed the dependency');
+    expect(retried.releaseId).toBe('shop.podinfo.3');
+    const again = await finished(s, 'shop.podinfo.3');
+    expect(again.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    const app = await s.store.readStream(
+      applicationStreamId({ namespace: 'shop', name: 'podinfo' }),
+    );
+    expect(app.at(-1)).toMatchObject({
+      type: 'ReleaseCreated',
+      data: {
+        releaseId: 'shop.podinfo.3',
+        reason: 'retry: fixed the dependency',
+        actor: 'alice',
+        retryOfReleaseId: 'shop.podinfo.2',
+      },
+    });
+    await expect(s.engine.retryRelease('shop.podinfo.3', alice)).rejects.toMatchObject({
+      code: 'REFUSED',
+    });
   });
 
   it('ignores re-delivered inputs and records operator actions with their actor', async () => {

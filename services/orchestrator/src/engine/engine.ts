@@ -458,6 +458,18 @@ export class Engine implements Operations {
           `release ${releaseId} is still running: retry its failed clusters with the retry action`,
         );
       }
+      const past =
+        this.actors.get(releaseId) ??
+        (await ReleaseActor.load(
+          { store: this.options.store, namespace: this.options.namespace },
+          releaseId,
+        ));
+      if (past !== undefined && !past.state.halted) {
+        throw new AviaryError(
+          ErrorCode.Refused,
+          `release ${releaseId} succeeded: there is nothing to retry`,
+        );
+      }
       const active = this.activeActor(app);
       if (active !== undefined) {
         throw new AviaryError(
@@ -580,7 +592,8 @@ export class Engine implements Operations {
     const created: ReleaseCreatedJson = {
       releaseId,
       revision: { id: revisionId },
-      reason: why.reason,
+      // The operator's own words follow the kind of reason: `retry: fixed the threshold`.
+      reason: why.note ? `${why.reason}: ${why.note}` : why.reason,
       actor: why.actor,
       ...(why.cluster ? { cluster: why.cluster } : {}),
       ...(why.retryOf ? { retryOfReleaseId: why.retryOf } : {}),

@@ -40,7 +40,7 @@ export declare type ReleaseCreated = Message<"aviary.release.v1.ReleaseCreated">
 
   /**
    * Why: `revision-seen` (an agent saw the revision), or `retry` (an operator retried a finished
-   * release of the same revision).
+   * release of the same revision), followed by `: <the operator's reason>` when one was given.
    *
    * @generated from field: string reason = 3;
    */
@@ -97,7 +97,7 @@ export declare type ReleaseCreatedJson = {
 
   /**
    * Why: `revision-seen` (an agent saw the revision), or `retry` (an operator retried a finished
-   * release of the same revision).
+   * release of the same revision), followed by `: <the operator's reason>` when one was given.
    *
    * @generated from field: string reason = 3;
    */
