@@ -540,12 +540,14 @@ describe('commands', () => {
     // Others change the workload since: a re-applied command would undo it.
     await kube.mergePatch('Deployment', NS, 'podinfo', { spec: { replicas: 1 } }, signal);
     await h.handle(setRoutes({ primaryWeightPercent: 80, canaryWeightPercent: 20 }), signal);
+    // Deployments' generations (their controllers keep updating their status, hence their
+    // resourceVersion) and the VirtualService's resourceVersion (nothing else writes it).
     const versions = async () =>
       Promise.all([
-        kube.get('Deployment', NS, 'podinfo', signal),
-        kube.get('Deployment', NS, 'podinfo-primary', signal),
-        kube.get('VirtualService', NS, 'podinfo', signal),
-      ]).then((objects) => objects.map((o) => o?.metadata?.resourceVersion));
+        kube.get('Deployment', NS, 'podinfo', signal).then((o) => o?.metadata?.generation),
+        kube.get('Deployment', NS, 'podinfo-primary', signal).then((o) => o?.metadata?.generation),
+        kube.get('VirtualService', NS, 'podinfo', signal).then((o) => o?.metadata?.resourceVersion),
+      ]);
     const before = await versions();
 
     // The agent restarts: a new handler, nothing in memory, the same cluster.
