@@ -21,6 +21,7 @@
 import { AviaryError, ErrorCode } from '@aviary/core';
 import type { EventStore, GlobalPosition, RecordedEvent, Subscription } from '@aviary/event-store';
 import { forEachBounded } from '../webhooks/bounded.ts';
+import { followLog } from '../webhooks/log-follower.ts';
 import { errorText, type ServiceLogger, silentLogger } from '../webhooks/logger.ts';
 import { LruMap } from '../webhooks/lru.ts';
 import {
@@ -108,18 +109,15 @@ export class Notifier {
   start(): Subscription {
     if (this.#subscription !== undefined) return this.#subscription;
     const { store, from, batchSize, pollIntervalMs } = this.#options;
-    const consumerId = this.#options.consumerId ?? NOTIFICATIONS_CONSUMER_ID;
-    this.#subscription = store.subscribe({
-      consumerId,
-      ...(from === undefined ? {} : { from }),
-      ...(batchSize === undefined ? {} : { batchSize }),
-      ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+    this.#subscription = followLog({
+      store,
+      consumerId: this.#options.consumerId ?? NOTIFICATIONS_CONSUMER_ID,
+      from,
+      batchSize,
+      pollIntervalMs,
+      logger: this.#logger,
+      what: 'notification batch',
       handler: (events, signal) => this.handle(events, signal),
-      onError: (error, attempt) =>
-        this.#logger.warn(
-          { consumerId, attempt, err: errorText(error) },
-          'notification batch failed; the subscription retries it',
-        ),
     });
     return this.#subscription;
   }

@@ -26,6 +26,7 @@ import type {
 } from '@aviary/proto';
 import type { ApplicationRef, Operations, WebhookCaller } from '../ports.ts';
 import { forEachBounded } from './bounded.ts';
+import { followLog } from './log-follower.ts';
 import { errorText, type ServiceLogger, silentLogger } from './logger.ts';
 import { LruMap } from './lru.ts';
 
@@ -85,18 +86,15 @@ export class WebhookDispatcher {
   start(): Subscription {
     if (this.#subscription !== undefined) return this.#subscription;
     const { store, from, batchSize, pollIntervalMs } = this.#options;
-    const consumerId = this.#options.consumerId ?? WEBHOOKS_CONSUMER_ID;
-    this.#subscription = store.subscribe({
-      consumerId,
-      ...(from === undefined ? {} : { from }),
-      ...(batchSize === undefined ? {} : { batchSize }),
-      ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+    this.#subscription = followLog({
+      store,
+      consumerId: this.#options.consumerId ?? WEBHOOKS_CONSUMER_ID,
+      from,
+      batchSize,
+      pollIntervalMs,
+      logger: this.#logger,
+      what: 'webhook batch',
       handler: (events, signal) => this.handle(events, signal),
-      onError: (error, attempt) =>
-        this.#logger.warn(
-          { consumerId, attempt, err: errorText(error) },
-          'webhook batch failed; the subscription retries it',
-        ),
     });
     return this.#subscription;
   }
