@@ -26,7 +26,11 @@ import {
   CanaryWeightRequestedSchema,
   ClusterCanaryInitializationRequestedSchema,
   ClusterCanaryInitializedSchema,
+  ClusterJoinedSchema,
   ClusterRequeuedSchema,
+  ClusterRevertedSchema,
+  ClusterRevertFailedSchema,
+  ClusterRevertRequestedSchema,
   ClusterSkippedSchema,
   CommandOutcome,
   ConditionStatus,
@@ -52,6 +56,7 @@ import {
   type Routes,
   RoutesSchema,
   SameSite,
+  SupersessionRecordedSchema,
   TickRecordedSchema,
   WaveBakingSchema,
   WaveStartedSchema,
@@ -236,6 +241,7 @@ export const sampleCommands: readonly AgentCommand[] = [
   command('eu-1', 6, { case: 'promoteCanary', value: { revisionId: revision.id } }),
   command('eu-1', 7, { case: 'scaleCanaryToZero', value: {} }),
   command('eu-1', 8, { case: 'finalizeTarget', value: { router: RouterKind.NGINX, service } }),
+  command('eu-1', 9, { case: 'revertPrimary', value: { revisionId: 'rev-previous' } }),
 ];
 
 export const sampleAnalysisRequest: AnalysisRequest = create(AnalysisRequestSchema, {
@@ -361,6 +367,20 @@ export const sampleReleaseEvents: readonly SampleMessage[] = [
     reason: 'agent down for maintenance',
   }),
   event(ClusterRequeuedSchema, { cluster: 'us-2', waveIndex: 1, reason: 'agent back' }),
+  event(ClusterJoinedSchema, {
+    cluster: 'eu-3',
+    waveIndex: 1,
+    selectedByWaveIndex: 1,
+    reason: 'registered after the release started; selected by wave europe',
+  }),
+  event(ClusterRevertedSchema, { cluster: 'eu-1', revisionId: 'rev-previous' }),
+  event(ClusterRevertFailedSchema, {
+    cluster: 'eu-2',
+    revisionId: 'rev-previous',
+    reason: 'NoPreviousRevision no saved primary template',
+    commandId: 'shop.podinfo.3:eu-2:revert-primary',
+  }),
+  event(SupersessionRecordedSchema, { releaseId: 'shop.podinfo.4', revision: { id: 'rev-newer' } }),
   event(FleetHaltedSchema, {
     waveIndex: 1,
     cluster: 'us-1',
@@ -412,6 +432,7 @@ export const sampleReleaseEvents: readonly SampleMessage[] = [
   event(CanaryPromotionRequestedSchema, { command: sampleCommands[5] }),
   event(CanaryScaleToZeroRequestedSchema, { command: sampleCommands[6] }),
   event(CanaryFinalizationRequestedSchema, { command: sampleCommands[7] }),
+  event(ClusterRevertRequestedSchema, { command: sampleCommands[8] }),
   event(AnalysisRequestedSchema, { request: sampleAnalysisRequest }),
   event(WebhookRequestedSchema, {
     call: {

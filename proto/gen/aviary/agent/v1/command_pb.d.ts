@@ -106,6 +106,12 @@ export declare type AgentCommand = Message<"aviary.agent.v1.AgentCommand"> & {
      */
     value: RenewLease;
     case: "renewLease";
+  } | {
+    /**
+     * @generated from field: aviary.agent.v1.RevertPrimary revert_primary = 17;
+     */
+    value: RevertPrimary;
+    case: "revertPrimary";
   } | { case: undefined; value?: undefined };
 };
 
@@ -181,6 +187,11 @@ export declare type AgentCommandJson = {
    * @generated from field: aviary.agent.v1.RenewLease renew_lease = 16;
    */
   renewLease?: RenewLeaseJson;
+
+  /**
+   * @generated from field: aviary.agent.v1.RevertPrimary revert_primary = 17;
+   */
+  revertPrimary?: RevertPrimaryJson;
 };
 
 /**
@@ -630,4 +641,48 @@ export declare type RenewLeaseJson = {
  * Use `create(RenewLeaseSchema)` to create a new message.
  */
 export declare const RenewLeaseSchema: GenMessage<RenewLease, {jsonType: RenewLeaseJson}>;
+
+/**
+ * Put `<name>-primary` back on the revision it ran before the last promotion (halt-and-revert).
+ * Before a PromoteCanary replaces the primary's pod template, the agent saves the template it
+ * replaces, with its revision, in the primary's `aviary.dev/previous-template` annotation; this
+ * command restores it. Idempotent: a primary that already runs `revision_id` succeeds unchanged.
+ * Rejected (reason `NoPreviousRevision`) when nothing saved matches `revision_id`. Tracked
+ * ConfigMap/Secret copies are not restored (the saved state is the pod template only).
+ *
+ * @generated from message aviary.agent.v1.RevertPrimary
+ */
+export declare type RevertPrimary = Message<"aviary.agent.v1.RevertPrimary"> & {
+  /**
+   * The revision to restore: the primary's revision before the release promoted it.
+   *
+   * @generated from field: string revision_id = 1;
+   */
+  revisionId: string;
+};
+
+/**
+ * Put `<name>-primary` back on the revision it ran before the last promotion (halt-and-revert).
+ * Before a PromoteCanary replaces the primary's pod template, the agent saves the template it
+ * replaces, with its revision, in the primary's `aviary.dev/previous-template` annotation; this
+ * command restores it. Idempotent: a primary that already runs `revision_id` succeeds unchanged.
+ * Rejected (reason `NoPreviousRevision`) when nothing saved matches `revision_id`. Tracked
+ * ConfigMap/Secret copies are not restored (the saved state is the pod template only).
+ *
+ * @generated from message aviary.agent.v1.RevertPrimary
+ */
+export declare type RevertPrimaryJson = {
+  /**
+   * The revision to restore: the primary's revision before the release promoted it.
+   *
+   * @generated from field: string revision_id = 1;
+   */
+  revisionId?: string;
+};
+
+/**
+ * Describes the message aviary.agent.v1.RevertPrimary.
+ * Use `create(RevertPrimarySchema)` to create a new message.
+ */
+export declare const RevertPrimarySchema: GenMessage<RevertPrimary, {jsonType: RevertPrimaryJson}>;
 

@@ -516,6 +516,14 @@ export declare type AnalysisVerdict = Message<"aviary.analysis.v1.AnalysisVerdic
    * @generated from field: uint32 retry_after_ms = 8;
    */
   retryAfterMs: number;
+
+  /**
+   * What the verdict was judged on, so that a past release can be judged again (e.g. with another
+   * threshold). Unset when nothing was measured (provider errors, invalid requests).
+   *
+   * @generated from field: aviary.analysis.v1.RecordedSamples samples = 9;
+   */
+  samples?: RecordedSamples | undefined;
 };
 
 /**
@@ -569,6 +577,14 @@ export declare type AnalysisVerdictJson = {
    * @generated from field: uint32 retry_after_ms = 8;
    */
   retryAfterMs?: number;
+
+  /**
+   * What the verdict was judged on, so that a past release can be judged again (e.g. with another
+   * threshold). Unset when nothing was measured (provider errors, invalid requests).
+   *
+   * @generated from field: aviary.analysis.v1.RecordedSamples samples = 9;
+   */
+  samples?: RecordedSamplesJson;
 };
 
 /**
@@ -576,6 +592,402 @@ export declare type AnalysisVerdictJson = {
  * Use `create(AnalysisVerdictSchema)` to create a new message.
  */
 export declare const AnalysisVerdictSchema: GenMessage<AnalysisVerdict, {jsonType: AnalysisVerdictJson}>;
+
+/**
+ * One window's counts as measured (not cumulative).
+ *
+ * @generated from message aviary.analysis.v1.WindowCounts
+ */
+export declare type WindowCounts = Message<"aviary.analysis.v1.WindowCounts"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp window_start = 1;
+   */
+  windowStart?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end = 2;
+   */
+  windowEnd?: Timestamp | undefined;
+
+  /**
+   * @generated from field: aviary.analysis.v1.SampleCounts canary = 3;
+   */
+  canary?: SampleCounts | undefined;
+
+  /**
+   * Comparisons only.
+   *
+   * @generated from field: aviary.analysis.v1.SampleCounts primary = 4;
+   */
+  primary?: SampleCounts | undefined;
+};
+
+/**
+ * One window's counts as measured (not cumulative).
+ *
+ * @generated from message aviary.analysis.v1.WindowCounts
+ */
+export declare type WindowCountsJson = {
+  /**
+   * @generated from field: google.protobuf.Timestamp window_start = 1;
+   */
+  windowStart?: TimestampJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end = 2;
+   */
+  windowEnd?: TimestampJson;
+
+  /**
+   * @generated from field: aviary.analysis.v1.SampleCounts canary = 3;
+   */
+  canary?: SampleCountsJson;
+
+  /**
+   * Comparisons only.
+   *
+   * @generated from field: aviary.analysis.v1.SampleCounts primary = 4;
+   */
+  primary?: SampleCountsJson;
+};
+
+/**
+ * Describes the message aviary.analysis.v1.WindowCounts.
+ * Use `create(WindowCountsSchema)` to create a new message.
+ */
+export declare const WindowCountsSchema: GenMessage<WindowCounts, {jsonType: WindowCountsJson}>;
+
+/**
+ * One cumulative histogram bucket: requests that took at most `le_ms` ("Infinity" for +Inf).
+ *
+ * @generated from message aviary.analysis.v1.HistogramBucket
+ */
+export declare type HistogramBucket = Message<"aviary.analysis.v1.HistogramBucket"> & {
+  /**
+   * @generated from field: double le_ms = 1;
+   */
+  leMs: number;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * One cumulative histogram bucket: requests that took at most `le_ms` ("Infinity" for +Inf).
+ *
+ * @generated from message aviary.analysis.v1.HistogramBucket
+ */
+export declare type HistogramBucketJson = {
+  /**
+   * @generated from field: double le_ms = 1;
+   */
+  leMs?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count?: string;
+};
+
+/**
+ * Describes the message aviary.analysis.v1.HistogramBucket.
+ * Use `create(HistogramBucketSchema)` to create a new message.
+ */
+export declare const HistogramBucketSchema: GenMessage<HistogramBucket, {jsonType: HistogramBucketJson}>;
+
+/**
+ * One window's canary and primary histograms as measured (not cumulative).
+ *
+ * @generated from message aviary.analysis.v1.WindowHistogram
+ */
+export declare type WindowHistogram = Message<"aviary.analysis.v1.WindowHistogram"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp window_start = 1;
+   */
+  windowStart?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end = 2;
+   */
+  windowEnd?: Timestamp | undefined;
+
+  /**
+   * @generated from field: repeated aviary.analysis.v1.HistogramBucket canary = 3;
+   */
+  canary: HistogramBucket[];
+
+  /**
+   * @generated from field: repeated aviary.analysis.v1.HistogramBucket primary = 4;
+   */
+  primary: HistogramBucket[];
+};
+
+/**
+ * One window's canary and primary histograms as measured (not cumulative).
+ *
+ * @generated from message aviary.analysis.v1.WindowHistogram
+ */
+export declare type WindowHistogramJson = {
+  /**
+   * @generated from field: google.protobuf.Timestamp window_start = 1;
+   */
+  windowStart?: TimestampJson;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end = 2;
+   */
+  windowEnd?: TimestampJson;
+
+  /**
+   * @generated from field: repeated aviary.analysis.v1.HistogramBucket canary = 3;
+   */
+  canary?: HistogramBucketJson[];
+
+  /**
+   * @generated from field: repeated aviary.analysis.v1.HistogramBucket primary = 4;
+   */
+  primary?: HistogramBucketJson[];
+};
+
+/**
+ * Describes the message aviary.analysis.v1.WindowHistogram.
+ * Use `create(WindowHistogramSchema)` to create a new message.
+ */
+export declare const WindowHistogramSchema: GenMessage<WindowHistogram, {jsonType: WindowHistogramJson}>;
+
+/**
+ * One point of a provider series; a missing value (no data) is NaN.
+ *
+ * @generated from message aviary.analysis.v1.RawPoint
+ */
+export declare type RawPoint = Message<"aviary.analysis.v1.RawPoint"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 1;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * @generated from field: double value = 2;
+   */
+  value: number;
+};
+
+/**
+ * One point of a provider series; a missing value (no data) is NaN.
+ *
+ * @generated from message aviary.analysis.v1.RawPoint
+ */
+export declare type RawPointJson = {
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 1;
+   */
+  time?: TimestampJson;
+
+  /**
+   * @generated from field: double value = 2;
+   */
+  value?: number | "NaN" | "Infinity" | "-Infinity";
+};
+
+/**
+ * Describes the message aviary.analysis.v1.RawPoint.
+ * Use `create(RawPointSchema)` to create a new message.
+ */
+export declare const RawPointSchema: GenMessage<RawPoint, {jsonType: RawPointJson}>;
+
+/**
+ * One series as the provider answered it.
+ *
+ * @generated from message aviary.analysis.v1.RawSeries
+ */
+export declare type RawSeries = Message<"aviary.analysis.v1.RawSeries"> & {
+  /**
+   * @generated from field: map<string, string> labels = 1;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * @generated from field: repeated aviary.analysis.v1.RawPoint points = 2;
+   */
+  points: RawPoint[];
+};
+
+/**
+ * One series as the provider answered it.
+ *
+ * @generated from message aviary.analysis.v1.RawSeries
+ */
+export declare type RawSeriesJson = {
+  /**
+   * @generated from field: map<string, string> labels = 1;
+   */
+  labels?: { [key: string]: string };
+
+  /**
+   * @generated from field: repeated aviary.analysis.v1.RawPoint points = 2;
+   */
+  points?: RawPointJson[];
+};
+
+/**
+ * Describes the message aviary.analysis.v1.RawSeries.
+ * Use `create(RawSeriesSchema)` to create a new message.
+ */
+export declare const RawSeriesSchema: GenMessage<RawSeries, {jsonType: RawSeriesJson}>;
+
+/**
+ * The raw samples behind a verdict. Bounded: at most 1,440 windows (a day of one-minute looks,
+ * the analyzer's own history bound) and 16 series of at most 60 points; `truncated` says that
+ * series or points were left out (windows never are: they are what a re-judgement needs).
+ *
+ * @generated from message aviary.analysis.v1.RecordedSamples
+ */
+export declare type RecordedSamples = Message<"aviary.analysis.v1.RecordedSamples"> & {
+  /**
+   * @generated from field: aviary.analysis.v1.JudgeMethod method = 1;
+   */
+  method: JudgeMethod;
+
+  /**
+   * RATE_THRESHOLD: which share the threshold range is about, "good" (success rate) or "bad".
+   *
+   * @generated from field: string measure = 2;
+   */
+  measure: string;
+
+  /**
+   * LATENCY_COMPARISON: the latency SLO in ms.
+   *
+   * @generated from field: double slo_ms = 3;
+   */
+  sloMs: number;
+
+  /**
+   * VALUE_THRESHOLD: the value judged; unset when there was no data.
+   *
+   * @generated from field: optional double value = 4;
+   */
+  value?: number | undefined;
+
+  /**
+   * Count checks: one window for a rate threshold; every look of a comparison, oldest first.
+   *
+   * @generated from field: repeated aviary.analysis.v1.WindowCounts windows = 5;
+   */
+  windows: WindowCounts[];
+
+  /**
+   * LATENCY_COMPARISON: every look, oldest first.
+   *
+   * @generated from field: repeated aviary.analysis.v1.WindowHistogram histograms = 6;
+   */
+  histograms: WindowHistogram[];
+
+  /**
+   * The provider's series the verdict was taken from, for audit.
+   *
+   * @generated from field: repeated aviary.analysis.v1.RawSeries series = 7;
+   */
+  series: RawSeries[];
+
+  /**
+   * @generated from field: bool truncated = 8;
+   */
+  truncated: boolean;
+
+  /**
+   * VALUE_THRESHOLD: the value's name and unit in the message (e.g. "request duration", "ms").
+   *
+   * @generated from field: string label = 9;
+   */
+  label: string;
+
+  /**
+   * @generated from field: string unit = 10;
+   */
+  unit: string;
+};
+
+/**
+ * The raw samples behind a verdict. Bounded: at most 1,440 windows (a day of one-minute looks,
+ * the analyzer's own history bound) and 16 series of at most 60 points; `truncated` says that
+ * series or points were left out (windows never are: they are what a re-judgement needs).
+ *
+ * @generated from message aviary.analysis.v1.RecordedSamples
+ */
+export declare type RecordedSamplesJson = {
+  /**
+   * @generated from field: aviary.analysis.v1.JudgeMethod method = 1;
+   */
+  method?: JudgeMethodJson;
+
+  /**
+   * RATE_THRESHOLD: which share the threshold range is about, "good" (success rate) or "bad".
+   *
+   * @generated from field: string measure = 2;
+   */
+  measure?: string;
+
+  /**
+   * LATENCY_COMPARISON: the latency SLO in ms.
+   *
+   * @generated from field: double slo_ms = 3;
+   */
+  sloMs?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * VALUE_THRESHOLD: the value judged; unset when there was no data.
+   *
+   * @generated from field: optional double value = 4;
+   */
+  value?: number | "NaN" | "Infinity" | "-Infinity";
+
+  /**
+   * Count checks: one window for a rate threshold; every look of a comparison, oldest first.
+   *
+   * @generated from field: repeated aviary.analysis.v1.WindowCounts windows = 5;
+   */
+  windows?: WindowCountsJson[];
+
+  /**
+   * LATENCY_COMPARISON: every look, oldest first.
+   *
+   * @generated from field: repeated aviary.analysis.v1.WindowHistogram histograms = 6;
+   */
+  histograms?: WindowHistogramJson[];
+
+  /**
+   * The provider's series the verdict was taken from, for audit.
+   *
+   * @generated from field: repeated aviary.analysis.v1.RawSeries series = 7;
+   */
+  series?: RawSeriesJson[];
+
+  /**
+   * @generated from field: bool truncated = 8;
+   */
+  truncated?: boolean;
+
+  /**
+   * VALUE_THRESHOLD: the value's name and unit in the message (e.g. "request duration", "ms").
+   *
+   * @generated from field: string label = 9;
+   */
+  label?: string;
+
+  /**
+   * @generated from field: string unit = 10;
+   */
+  unit?: string;
+};
+
+/**
+ * Describes the message aviary.analysis.v1.RecordedSamples.
+ * Use `create(RecordedSamplesSchema)` to create a new message.
+ */
+export declare const RecordedSamplesSchema: GenMessage<RecordedSamples, {jsonType: RecordedSamplesJson}>;
 
 /**
  * The judgement of one check (Argo Rollouts' measurement outcomes).
@@ -667,4 +1079,56 @@ export declare type AnalysisPriorityJson = "ANALYSIS_PRIORITY_UNSPECIFIED" | "AN
  * Describes the enum aviary.analysis.v1.AnalysisPriority.
  */
 export declare const AnalysisPrioritySchema: GenEnum<AnalysisPriority, AnalysisPriorityJson>;
+
+/**
+ * How a check was judged (the judge's check kinds).
+ *
+ * @generated from enum aviary.analysis.v1.JudgeMethod
+ */
+export enum JudgeMethod {
+  /**
+   * @generated from enum value: JUDGE_METHOD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A plain value (e.g. p99 in ms) against the threshold range, Flagger's way.
+   *
+   * @generated from enum value: JUDGE_METHOD_VALUE_THRESHOLD = 1;
+   */
+  VALUE_THRESHOLD = 1,
+
+  /**
+   * A rate from counts against the threshold range, with Wilson bounds.
+   *
+   * @generated from enum value: JUDGE_METHOD_RATE_THRESHOLD = 2;
+   */
+  RATE_THRESHOLD = 2,
+
+  /**
+   * Canary vs primary bad-request counts, always-valid sequential test.
+   *
+   * @generated from enum value: JUDGE_METHOD_RATE_COMPARISON = 3;
+   */
+  RATE_COMPARISON = 3,
+
+  /**
+   * Canary vs primary slow-request counts from histogram buckets, plus a rank test.
+   *
+   * @generated from enum value: JUDGE_METHOD_LATENCY_COMPARISON = 4;
+   */
+  LATENCY_COMPARISON = 4,
+}
+
+/**
+ * How a check was judged (the judge's check kinds).
+ *
+ * @generated from enum aviary.analysis.v1.JudgeMethod
+ */
+export declare type JudgeMethodJson = "JUDGE_METHOD_UNSPECIFIED" | "JUDGE_METHOD_VALUE_THRESHOLD" | "JUDGE_METHOD_RATE_THRESHOLD" | "JUDGE_METHOD_RATE_COMPARISON" | "JUDGE_METHOD_LATENCY_COMPARISON";
+
+/**
+ * Describes the enum aviary.analysis.v1.JudgeMethod.
+ */
+export declare const JudgeMethodSchema: GenEnum<JudgeMethod, JudgeMethodJson>;
 

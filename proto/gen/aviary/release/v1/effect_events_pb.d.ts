@@ -204,6 +204,40 @@ export declare type CanaryFinalizationRequestedJson = {
 export declare const CanaryFinalizationRequestedSchema: GenMessage<CanaryFinalizationRequested, {jsonType: CanaryFinalizationRequestedJson}>;
 
 /**
+ * Halt-and-revert: put a promoted cluster's primary back on the previous revision. Command case:
+ * `revert_primary`. Re-sent (same id) on every tick until the agent's readiness of the primary
+ * reports the previous revision (ClusterReverted) or the command is refused (ClusterRevertFailed).
+ *
+ * @generated from message aviary.release.v1.ClusterRevertRequested
+ */
+export declare type ClusterRevertRequested = Message<"aviary.release.v1.ClusterRevertRequested"> & {
+  /**
+   * @generated from field: aviary.agent.v1.AgentCommand command = 1;
+   */
+  command?: AgentCommand | undefined;
+};
+
+/**
+ * Halt-and-revert: put a promoted cluster's primary back on the previous revision. Command case:
+ * `revert_primary`. Re-sent (same id) on every tick until the agent's readiness of the primary
+ * reports the previous revision (ClusterReverted) or the command is refused (ClusterRevertFailed).
+ *
+ * @generated from message aviary.release.v1.ClusterRevertRequested
+ */
+export declare type ClusterRevertRequestedJson = {
+  /**
+   * @generated from field: aviary.agent.v1.AgentCommand command = 1;
+   */
+  command?: AgentCommandJson;
+};
+
+/**
+ * Describes the message aviary.release.v1.ClusterRevertRequested.
+ * Use `create(ClusterRevertRequestedSchema)` to create a new message.
+ */
+export declare const ClusterRevertRequestedSchema: GenMessage<ClusterRevertRequested, {jsonType: ClusterRevertRequestedJson}>;
+
+/**
  * Judge one check of a cluster canary; published to the analyzer.
  *
  * @generated from message aviary.release.v1.AnalysisRequested

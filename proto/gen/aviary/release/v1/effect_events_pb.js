@@ -19,7 +19,7 @@ import { file_aviary_release_v1_types } from "./types_pb.js";
  * Describes the file aviary/release/v1/effect_events.proto.
  */
 export const file_aviary_release_v1_effect_events = /*@__PURE__*/
-  fileDesc("CiVhdmlhcnkvcmVsZWFzZS92MS9lZmZlY3RfZXZlbnRzLnByb3RvEhFhdmlhcnkucmVsZWFzZS52MSJWCiRDbHVzdGVyQ2FuYXJ5SW5pdGlhbGl6YXRpb25SZXF1ZXN0ZWQSLgoHY29tbWFuZBgBIAEoCzIdLmF2aWFyeS5hZ2VudC52MS5BZ2VudENvbW1hbmQiRgoUQ2FuYXJ5U2NhbGVSZXF1ZXN0ZWQSLgoHY29tbWFuZBgBIAEoCzIdLmF2aWFyeS5hZ2VudC52MS5BZ2VudENvbW1hbmQiRwoVQ2FuYXJ5V2VpZ2h0UmVxdWVzdGVkEi4KB2NvbW1hbmQYASABKAsyHS5hdmlhcnkuYWdlbnQudjEuQWdlbnRDb21tYW5kIkoKGENhbmFyeVByb21vdGlvblJlcXVlc3RlZBIuCgdjb21tYW5kGAEgASgLMh0uYXZpYXJ5LmFnZW50LnYxLkFnZW50Q29tbWFuZCJMChpDYW5hcnlTY2FsZVRvWmVyb1JlcXVlc3RlZBIuCgdjb21tYW5kGAEgASgLMh0uYXZpYXJ5LmFnZW50LnYxLkFnZW50Q29tbWFuZCJNChtDYW5hcnlGaW5hbGl6YXRpb25SZXF1ZXN0ZWQSLgoHY29tbWFuZBgBIAEoCzIdLmF2aWFyeS5hZ2VudC52MS5BZ2VudENvbW1hbmQiSQoRQW5hbHlzaXNSZXF1ZXN0ZWQSNAoHcmVxdWVzdBgBIAEoCzIjLmF2aWFyeS5hbmFseXNpcy52MS5BbmFseXNpc1JlcXVlc3QiQAoQV2ViaG9va1JlcXVlc3RlZBIsCgRjYWxsGAEgASgLMh4uYXZpYXJ5LnJlbGVhc2UudjEuV2ViaG9va0NhbGwidAoVTm90aWZpY2F0aW9uUmVxdWVzdGVkEg8KB2NsdXN0ZXIYASABKAkSOQoIc2V2ZXJpdHkYAiABKA4yJy5hdmlhcnkucmVsZWFzZS52MS5Ob3RpZmljYXRpb25TZXZlcml0eRIPCgdtZXNzYWdlGAMgASgJYgZwcm90bzM", [file_aviary_agent_v1_command, file_aviary_analysis_v1_analysis, file_aviary_release_v1_types]);
+  fileDesc("CiVhdmlhcnkvcmVsZWFzZS92MS9lZmZlY3RfZXZlbnRzLnByb3RvEhFhdmlhcnkucmVsZWFzZS52MSJWCiRDbHVzdGVyQ2FuYXJ5SW5pdGlhbGl6YXRpb25SZXF1ZXN0ZWQSLgoHY29tbWFuZBgBIAEoCzIdLmF2aWFyeS5hZ2VudC52MS5BZ2VudENvbW1hbmQiRgoUQ2FuYXJ5U2NhbGVSZXF1ZXN0ZWQSLgoHY29tbWFuZBgBIAEoCzIdLmF2aWFyeS5hZ2VudC52MS5BZ2VudENvbW1hbmQiRwoVQ2FuYXJ5V2VpZ2h0UmVxdWVzdGVkEi4KB2NvbW1hbmQYASABKAsyHS5hdmlhcnkuYWdlbnQudjEuQWdlbnRDb21tYW5kIkoKGENhbmFyeVByb21vdGlvblJlcXVlc3RlZBIuCgdjb21tYW5kGAEgASgLMh0uYXZpYXJ5LmFnZW50LnYxLkFnZW50Q29tbWFuZCJMChpDYW5hcnlTY2FsZVRvWmVyb1JlcXVlc3RlZBIuCgdjb21tYW5kGAEgASgLMh0uYXZpYXJ5LmFnZW50LnYxLkFnZW50Q29tbWFuZCJNChtDYW5hcnlGaW5hbGl6YXRpb25SZXF1ZXN0ZWQSLgoHY29tbWFuZBgBIAEoCzIdLmF2aWFyeS5hZ2VudC52MS5BZ2VudENvbW1hbmQiSAoWQ2x1c3RlclJldmVydFJlcXVlc3RlZBIuCgdjb21tYW5kGAEgASgLMh0uYXZpYXJ5LmFnZW50LnYxLkFnZW50Q29tbWFuZCJJChFBbmFseXNpc1JlcXVlc3RlZBI0CgdyZXF1ZXN0GAEgASgLMiMuYXZpYXJ5LmFuYWx5c2lzLnYxLkFuYWx5c2lzUmVxdWVzdCJAChBXZWJob29rUmVxdWVzdGVkEiwKBGNhbGwYASABKAsyHi5hdmlhcnkucmVsZWFzZS52MS5XZWJob29rQ2FsbCJ0ChVOb3RpZmljYXRpb25SZXF1ZXN0ZWQSDwoHY2x1c3RlchgBIAEoCRI5CghzZXZlcml0eRgCIAEoDjInLmF2aWFyeS5yZWxlYXNlLnYxLk5vdGlmaWNhdGlvblNldmVyaXR5Eg8KB21lc3NhZ2UYAyABKAliBnByb3RvMw", [file_aviary_agent_v1_command, file_aviary_analysis_v1_analysis, file_aviary_release_v1_types]);
 
 /**
  * Describes the message aviary.release.v1.ClusterCanaryInitializationRequested.
@@ -64,23 +64,30 @@ export const CanaryFinalizationRequestedSchema = /*@__PURE__*/
   messageDesc(file_aviary_release_v1_effect_events, 5);
 
 /**
+ * Describes the message aviary.release.v1.ClusterRevertRequested.
+ * Use `create(ClusterRevertRequestedSchema)` to create a new message.
+ */
+export const ClusterRevertRequestedSchema = /*@__PURE__*/
+  messageDesc(file_aviary_release_v1_effect_events, 6);
+
+/**
  * Describes the message aviary.release.v1.AnalysisRequested.
  * Use `create(AnalysisRequestedSchema)` to create a new message.
  */
 export const AnalysisRequestedSchema = /*@__PURE__*/
-  messageDesc(file_aviary_release_v1_effect_events, 6);
+  messageDesc(file_aviary_release_v1_effect_events, 7);
 
 /**
  * Describes the message aviary.release.v1.WebhookRequested.
  * Use `create(WebhookRequestedSchema)` to create a new message.
  */
 export const WebhookRequestedSchema = /*@__PURE__*/
-  messageDesc(file_aviary_release_v1_effect_events, 7);
+  messageDesc(file_aviary_release_v1_effect_events, 8);
 
 /**
  * Describes the message aviary.release.v1.NotificationRequested.
  * Use `create(NotificationRequestedSchema)` to create a new message.
  */
 export const NotificationRequestedSchema = /*@__PURE__*/
-  messageDesc(file_aviary_release_v1_effect_events, 8);
+  messageDesc(file_aviary_release_v1_effect_events, 9);
 

@@ -463,6 +463,188 @@ export declare type FleetHaltedJson = {
 export declare const FleetHaltedSchema: GenMessage<FleetHalted, {jsonType: FleetHaltedJson}>;
 
 /**
+ * A cluster that registered after the release started (its first heartbeat arrived mid-release)
+ * and that a wave's label selector matches joined the plan: its own wave if that wave has not
+ * passed, else the running wave, else the next one, else the last wave (which bakes again).
+ *
+ * @generated from message aviary.release.v1.ClusterJoined
+ */
+export declare type ClusterJoined = Message<"aviary.release.v1.ClusterJoined"> & {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster: string;
+
+  /**
+   * The wave it runs in.
+   *
+   * @generated from field: uint32 wave_index = 2;
+   */
+  waveIndex: number;
+
+  /**
+   * The wave whose selector matched it.
+   *
+   * @generated from field: uint32 selected_by_wave_index = 3;
+   */
+  selectedByWaveIndex: number;
+
+  /**
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * A cluster that registered after the release started (its first heartbeat arrived mid-release)
+ * and that a wave's label selector matches joined the plan: its own wave if that wave has not
+ * passed, else the running wave, else the next one, else the last wave (which bakes again).
+ *
+ * @generated from message aviary.release.v1.ClusterJoined
+ */
+export declare type ClusterJoinedJson = {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster?: string;
+
+  /**
+   * The wave it runs in.
+   *
+   * @generated from field: uint32 wave_index = 2;
+   */
+  waveIndex?: number;
+
+  /**
+   * The wave whose selector matched it.
+   *
+   * @generated from field: uint32 selected_by_wave_index = 3;
+   */
+  selectedByWaveIndex?: number;
+
+  /**
+   * @generated from field: string reason = 4;
+   */
+  reason?: string;
+};
+
+/**
+ * Describes the message aviary.release.v1.ClusterJoined.
+ * Use `create(ClusterJoinedSchema)` to create a new message.
+ */
+export declare const ClusterJoinedSchema: GenMessage<ClusterJoined, {jsonType: ClusterJoinedJson}>;
+
+/**
+ * Halt-and-revert: the agent reported the cluster's primary on the previous revision again.
+ *
+ * @generated from message aviary.release.v1.ClusterReverted
+ */
+export declare type ClusterReverted = Message<"aviary.release.v1.ClusterReverted"> & {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster: string;
+
+  /**
+   * The revision the primary runs again.
+   *
+   * @generated from field: string revision_id = 2;
+   */
+  revisionId: string;
+};
+
+/**
+ * Halt-and-revert: the agent reported the cluster's primary on the previous revision again.
+ *
+ * @generated from message aviary.release.v1.ClusterReverted
+ */
+export declare type ClusterRevertedJson = {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster?: string;
+
+  /**
+   * The revision the primary runs again.
+   *
+   * @generated from field: string revision_id = 2;
+   */
+  revisionId?: string;
+};
+
+/**
+ * Describes the message aviary.release.v1.ClusterReverted.
+ * Use `create(ClusterRevertedSchema)` to create a new message.
+ */
+export declare const ClusterRevertedSchema: GenMessage<ClusterReverted, {jsonType: ClusterRevertedJson}>;
+
+/**
+ * Halt-and-revert: the revert of a cluster cannot be done (the agent rejected the command, or it
+ * failed for good); the cluster keeps the released revision and needs a human.
+ *
+ * @generated from message aviary.release.v1.ClusterRevertFailed
+ */
+export declare type ClusterRevertFailed = Message<"aviary.release.v1.ClusterRevertFailed"> & {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster: string;
+
+  /**
+   * @generated from field: string revision_id = 2;
+   */
+  revisionId: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * The RevertPrimary command given up.
+   *
+   * @generated from field: string command_id = 4;
+   */
+  commandId: string;
+};
+
+/**
+ * Halt-and-revert: the revert of a cluster cannot be done (the agent rejected the command, or it
+ * failed for good); the cluster keeps the released revision and needs a human.
+ *
+ * @generated from message aviary.release.v1.ClusterRevertFailed
+ */
+export declare type ClusterRevertFailedJson = {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster?: string;
+
+  /**
+   * @generated from field: string revision_id = 2;
+   */
+  revisionId?: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason?: string;
+
+  /**
+   * The RevertPrimary command given up.
+   *
+   * @generated from field: string command_id = 4;
+   */
+  commandId?: string;
+};
+
+/**
+ * Describes the message aviary.release.v1.ClusterRevertFailed.
+ * Use `create(ClusterRevertFailedSchema)` to create a new message.
+ */
+export declare const ClusterRevertFailedSchema: GenMessage<ClusterRevertFailed, {jsonType: ClusterRevertFailedJson}>;
+
+/**
  * The release was paused by an operator or by the decider (e.g. too many inconclusive checks).
  *
  * @generated from message aviary.release.v1.ReleasePaused

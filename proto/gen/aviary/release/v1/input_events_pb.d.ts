@@ -15,6 +15,7 @@ import type { OperatorAction, OperatorActionJson, RolloutRef, RolloutRefJson, We
 import type { StructJson, Timestamp, TimestampJson } from "@bufbuild/protobuf/wkt";
 import type { Observation, ObservationJson } from "../../agent/v1/observation_pb.js";
 import type { AnalysisVerdict, AnalysisVerdictJson } from "../../analysis/v1/analysis_pb.js";
+import type { Revision, RevisionJson } from "../../common/v1/workload_pb.js";
 
 /**
  * Describes the file aviary/release/v1/input_events.proto.
@@ -368,4 +369,50 @@ export declare type OperatorActionRecordedJson = {
  * Use `create(OperatorActionRecordedSchema)` to create a new message.
  */
 export declare const OperatorActionRecordedSchema: GenMessage<OperatorActionRecorded, {jsonType: OperatorActionRecordedJson}>;
+
+/**
+ * A newer revision of the application arrived while this release was running: the orchestrator
+ * created `release_id` for it, which supersedes this one (ReleaseFinished SUPERSEDED follows).
+ *
+ * @generated from message aviary.release.v1.SupersessionRecorded
+ */
+export declare type SupersessionRecorded = Message<"aviary.release.v1.SupersessionRecorded"> & {
+  /**
+   * The release of the newer revision.
+   *
+   * @generated from field: string release_id = 1;
+   */
+  releaseId: string;
+
+  /**
+   * @generated from field: aviary.common.v1.Revision revision = 2;
+   */
+  revision?: Revision | undefined;
+};
+
+/**
+ * A newer revision of the application arrived while this release was running: the orchestrator
+ * created `release_id` for it, which supersedes this one (ReleaseFinished SUPERSEDED follows).
+ *
+ * @generated from message aviary.release.v1.SupersessionRecorded
+ */
+export declare type SupersessionRecordedJson = {
+  /**
+   * The release of the newer revision.
+   *
+   * @generated from field: string release_id = 1;
+   */
+  releaseId?: string;
+
+  /**
+   * @generated from field: aviary.common.v1.Revision revision = 2;
+   */
+  revision?: RevisionJson;
+};
+
+/**
+ * Describes the message aviary.release.v1.SupersessionRecorded.
+ * Use `create(SupersessionRecordedSchema)` to create a new message.
+ */
+export declare const SupersessionRecordedSchema: GenMessage<SupersessionRecorded, {jsonType: SupersessionRecordedJson}>;
 
