@@ -34,6 +34,7 @@ export {
 export { resolveWaves } from './fleet/plan.ts';
 export {
   type ClusterInfo,
+  type ClusterRevert,
   FLEET_ACTOR,
   type FleetEvent,
   type PlannedWave,
@@ -41,6 +42,7 @@ export {
   type ReleaseContext,
   type ReleaseEvent,
   type ReleaseState,
+  RevertStatus,
   WaveStatus,
 } from './fleet/types.ts';
 export { canonicalEvent, canonicalJson } from './replay/canonical-json.ts';

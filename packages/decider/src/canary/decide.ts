@@ -66,6 +66,16 @@ export function decideCanary(
   return d.events;
 }
 
+/** See `ClusterCanaryDecider.supersede`. */
+export function decideSupersession(
+  context: CanaryContext,
+  state: ClusterCanaryState,
+): CanaryDecisionEvent[] {
+  const d = new Decision(context, state);
+  d.supersede();
+  return d.events as CanaryDecisionEvent[];
+}
+
 const ROUTER_KIND_JSON = {
   [RouterKind.Istio]: 'ROUTER_KIND_ISTIO',
   [RouterKind.GatewayApi]: 'ROUTER_KIND_GATEWAY_API',
@@ -321,6 +331,26 @@ class Decision {
       default:
         return;
     }
+  }
+
+  /**
+   * The release is superseded: a canary at work gets all traffic back on the primary (Flagger's
+   * "New revision detected! Restarting analysis.": routes 100/0, the canary keeps running for the
+   * newer revision). Its phase is left as it was: the release ends, the newer one takes over.
+   */
+  supersede(): void {
+    const atWork: readonly CanaryPhase[] = [
+      ...ROLLBACK_HOOK_PHASES,
+      CanaryPhase.Promoting,
+      CanaryPhase.Finalising,
+    ];
+    if (!atWork.includes(this.state.phase)) return;
+    const home =
+      this.state.primaryWeightPercent === 100 &&
+      this.state.canaryWeightPercent === 0 &&
+      !this.state.mirrored;
+    if (home && !this.outstandingOf(CommandKind.SetRoutes)) return;
+    this.sendRoutes(100, 0, false);
   }
 
   // -------------------------------------------------------------------------------------------

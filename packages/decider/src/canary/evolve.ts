@@ -29,6 +29,7 @@ export function initialCanaryState(): ClusterCanaryState {
     runRevisionId: '',
     primaryRevisionId: '',
     failedRevisionId: '',
+    previousPrimaryRevisionId: '',
     outstanding: [],
     rollbackHookIds: [],
     promoted: false,
@@ -159,9 +160,21 @@ export function evolveCanary(
     case 'CanaryWeightRequested':
       if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.SetRoutes, event.type, event.data.command);
-    case 'CanaryPromotionRequested':
+    case 'CanaryPromotionRequested': {
       if (!mine(event.data.command?.cluster)) return state;
-      return sent(state, CommandKind.PromoteCanary, event.type, event.data.command);
+      const next = sent(state, CommandKind.PromoteCanary, event.type, event.data.command);
+      if (next === state) return state; // a re-send
+      // The first promotion over another revision remembers it: halt-and-revert puts it back.
+      const promoting = event.data.command?.promoteCanary?.revisionId ?? '';
+      const previous = state.primaryRevisionId;
+      if (
+        (state.previousPrimaryRevisionId ?? '') !== '' ||
+        previous === '' ||
+        previous === promoting
+      )
+        return next;
+      return { ...next, previousPrimaryRevisionId: previous };
+    }
     case 'CanaryScaleToZeroRequested':
       if (!mine(event.data.command?.cluster)) return state;
       return sent(state, CommandKind.ScaleCanaryToZero, event.type, event.data.command);

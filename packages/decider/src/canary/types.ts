@@ -208,6 +208,12 @@ export interface ClusterCanaryState {
   readonly primaryRevisionId: string;
   /** The revision whose run failed; a new run needs another revision, or `retry`. */
   readonly failedRevisionId: string;
+  /**
+   * The revision the primary ran before this release asked to promote over it (set by the first
+   * `CanaryPromotionRequested`); empty if no promotion was asked, or the primary had no known
+   * revision. What halt-and-revert puts back.
+   */
+  readonly previousPrimaryRevisionId: string;
   readonly canaryReadiness?: WorkloadReadinessJson;
   readonly primaryReadiness?: WorkloadReadinessJson;
   /** Sorted by command id. */

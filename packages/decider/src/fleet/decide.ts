@@ -9,6 +9,7 @@ import { AviaryError, ErrorCode } from '@aviary/core';
 import type { FailurePolicyJson, ReleaseOutcomeJson, WorkloadRefJson } from '@aviary/proto';
 import { compareStrings } from '../canary/evolve.ts';
 import { compact, formatTimestamp } from '../canary/json.ts';
+import { readinessOf } from '../canary/readiness.ts';
 import {
   type CanaryCommand,
   type CanaryEvent,
@@ -23,12 +24,14 @@ import { type CanaryOf, evolveRelease } from './evolve.ts';
 import { resolveWaves, withCluster } from './plan.ts';
 import {
   type ClusterInfo,
+  type ClusterRevert,
   FLEET_ACTOR,
   type FleetEvent,
   type ReleaseCommand,
   type ReleaseContext,
   type ReleaseEvent,
   type ReleaseState,
+  RevertStatus,
   WaveStatus,
 } from './types.ts';
 
@@ -67,6 +70,9 @@ export function decideRelease(
   switch (command.type) {
     case 'StartRelease':
       d.start(command.data.clusters ?? []);
+      break;
+    case 'Supersede':
+      d.supersede(command.data.releaseId, command.data.revisionId);
       break;
     case 'Tick':
       d.tick(command.data.nowMs);
@@ -198,6 +204,13 @@ class ReleaseDecision {
     }
     const before = this.state;
     this.emit({ type: 'TickRecorded', data: { now: formatTimestamp(nowMs) } });
+    // Reverts not yet confirmed: re-sent verbatim, same id (the agent applies each id once).
+    if (!before.finished) {
+      for (const revert of before.reverts) {
+        if (revert.status !== RevertStatus.Reverting || revert.refused !== undefined) continue;
+        this.fleet({ type: 'ClusterRevertRequested', data: { command: revert.command } });
+      }
+    }
     const command: CanaryCommand = { type: 'Tick', data: { nowMs } };
     const ticked = new Set<string>();
     // Canaries started by this tick's fleet decisions (a wave start, a freed slot) decide on the
@@ -223,7 +236,85 @@ class ReleaseDecision {
     const canary = this.state.canaries[cluster ?? ''];
     this.emit(input);
     if (canary !== undefined) this.delegate(cluster ?? '', command, canary);
+    const heartbeat = command.type === 'Observe' ? command.data.observation.heartbeat : undefined;
+    if (heartbeat !== undefined && canary === undefined) {
+      this.join({ name: cluster ?? '', labels: heartbeat.labels ?? {} });
+    }
     this.step(this.state.lastTickMs, false);
+  }
+
+  /**
+   * The newer revision's release replaces this one: canaries at work route all traffic back to
+   * their primary (the newer release restarts the analysis there, as Flagger does for a new
+   * revision), no wave starts, and the release finishes SUPERSEDED. Clusters already promoted keep
+   * this revision on their primary: it is the newer release's previous revision there.
+   */
+  supersede(releaseId: string, revisionId: string): void {
+    const s = this.state;
+    const refuse = (why: string) => {
+      throw new AviaryError(
+        ErrorCode.Validation,
+        `release ${this.context.releaseId} cannot be superseded: ${why}`,
+      );
+    };
+    if (releaseId === '' || releaseId === this.context.releaseId) refuse('no newer release named');
+    if (!s.started) refuse('it has not started');
+    if (s.finished) refuse('it has finished');
+    if (s.halted) refuse('it is halted and ends by itself once its canaries have finished');
+    this.emit({
+      type: 'SupersessionRecorded',
+      data: compact({ releaseId, revision: compact({ id: revisionId }) }),
+    });
+    for (const cluster of this.engaged()) {
+      for (const event of this.canaryOf(cluster).supersede(this.canary(cluster))) this.emit(event);
+    }
+    this.fleet({
+      type: 'ReleaseFinished',
+      data: {
+        outcome: 'RELEASE_OUTCOME_SUPERSEDED',
+        reason: `superseded by release ${releaseId}${revisionId === '' ? '' : ` (revision ${revisionId})`}`,
+        supersededByReleaseId: releaseId,
+      },
+    });
+  }
+
+  /**
+   * A cluster registered after the release started (its first Heartbeat) and a wave's label
+   * selector matches it: it joins the plan, so that it gets the revision in this release rather
+   * than never (its agent reports the released revision as already released, so no later release
+   * of this revision would come). Its own wave if that has not passed; else the running wave, or
+   * the next one; after the last wave has run, the last wave (it bakes again).
+   */
+  private join(cluster: ClusterInfo): void {
+    const s = this.state;
+    if (!s.started || s.finished || s.halted || cluster.name === '') return;
+    if (s.canaries[cluster.name] !== undefined) return;
+    const own = resolveWaves(this.context.rollout.spec.fleet, [cluster]).findIndex((w) =>
+      w.clusters.includes(cluster.name),
+    );
+    if (own < 0) return;
+    const running = s.waveStatus === WaveStatus.Running;
+    let waveIndex = own;
+    const passed = own < s.currentWave || (own === s.currentWave && !running);
+    if (passed) {
+      if (running) waveIndex = s.currentWave;
+      else if (s.currentWave + 1 < s.waves.length) waveIndex = s.currentWave + 1;
+      else waveIndex = s.currentWave;
+    }
+    const ownName = s.waves[own]?.name ?? '';
+    this.fleet({
+      type: 'ClusterJoined',
+      data: {
+        cluster: cluster.name,
+        waveIndex,
+        selectedByWaveIndex: own,
+        reason:
+          `registered after the release started; selected by wave ${ownName}` +
+          (waveIndex === own
+            ? ''
+            : `, which had passed: runs in wave ${s.waves[waveIndex]?.name ?? ''}`),
+      },
+    });
   }
 
   operator(command: Extract<CanaryCommand, { type: 'OperatorAction' }>): void {
@@ -266,6 +357,15 @@ class ReleaseDecision {
         this.fleet({ type: 'ClusterRequeued', data: { cluster, waveIndex, reason } });
         return;
       }
+      case 'OPERATOR_ACTION_RETRY':
+        // A halted fleet only winds down: a canary run started now would run (and could promote)
+        // with no wave to belong to. The retry of a halted release is a new release.
+        if (s.halted) {
+          refuse(
+            'the release is halted: retry it as a new release once it has ended (POST …/retry)',
+          );
+        }
+        break;
       default:
         break;
     }
@@ -307,7 +407,13 @@ class ReleaseDecision {
       if (failed !== undefined) this.halt(failed, `cluster canary ${failed} failed`);
     }
     if (this.state.halted) {
-      if (isTick && !this.engaged().some((c) => this.active(c))) {
+      this.revert();
+      const reverting = this.state.toRevert.some(
+        (c) =>
+          this.revertOf(c)?.status !== RevertStatus.Reverted &&
+          this.revertOf(c)?.status !== RevertStatus.Failed,
+      );
+      if (isTick && !reverting && !this.engaged().some((c) => this.active(c))) {
         this.finish(
           this.state.haltedByOperator ? 'RELEASE_OUTCOME_ABORTED' : 'RELEASE_OUTCOME_FAILED',
           this.state.haltedByOperator ? 'stopped by an operator' : 'halted by the failure policy',
@@ -355,13 +461,13 @@ class ReleaseDecision {
   }
 
   /** Applies the failure policy: no further wave starts, running canaries roll back (an abort
-   * through their own deciders), and with halt-and-revert the promoted clusters are named for a
-   * revert to the previous revision. */
+   * through their own deciders), and with halt-and-revert the clusters this release promoted (or
+   * began to promote) over a known revision are named for a revert to it. */
   private halt(cluster: string, reason: string): void {
     const revert =
       this.policy === FailurePolicy.HaltAndRevert
         ? this.planned()
-            .filter((c) => this.succeeded(c) || this.canary(c).promoted)
+            .filter((c) => (this.canary(c).previousPrimaryRevisionId ?? '') !== '')
             .sort(compareStrings)
         : [];
     this.fleet({
@@ -386,6 +492,75 @@ class ReleaseDecision {
         canary,
       );
     }
+  }
+
+  /**
+   * Halt-and-revert, after the halt: each cluster named is sent `RevertPrimary` once its canary
+   * has stopped promoting (a promotion under way finishes first, so the agent has saved the
+   * template it replaced); the revert is confirmed when the agent reports the primary ready on
+   * the previous revision, and given up when the agent refuses it.
+   */
+  private revert(): void {
+    for (const cluster of this.state.toRevert) {
+      const canary = this.canary(cluster);
+      const existing = this.revertOf(cluster);
+      if (existing === undefined) {
+        if (canary.phase === CanaryPhase.Promoting || canary.phase === CanaryPhase.Finalising) {
+          continue;
+        }
+        this.fleet({
+          type: 'ClusterRevertRequested',
+          data: {
+            command: {
+              commandId: `${this.context.releaseId}:${cluster}:revert-primary`,
+              cluster,
+              releaseId: this.context.releaseId,
+              workload: workloadOf(this.context),
+              issuedAt: formatTimestamp(this.state.lastTickMs),
+              revertPrimary: { revisionId: canary.previousPrimaryRevisionId },
+            },
+          },
+        });
+        continue;
+      }
+      if (existing.status !== RevertStatus.Reverting) continue;
+      if (existing.refused !== undefined) {
+        this.fleet({
+          type: 'ClusterRevertFailed',
+          data: {
+            cluster,
+            revisionId: existing.revisionId,
+            reason: existing.refused,
+            commandId: existing.command.commandId ?? '',
+          },
+        });
+        continue;
+      }
+      const { analysis, progressDeadlineSeconds } = this.context.rollout.spec;
+      const primary = readinessOf(canary.primaryReadiness, {
+        readyThresholdPercent: analysis.primaryReadyThreshold,
+        progressDeadlineMs: progressDeadlineSeconds * 1000,
+        nowMs: this.state.lastTickMs,
+        revisionId: existing.revisionId,
+      });
+      if (primary.kind === 'ready') {
+        this.fleet({ type: 'ClusterReverted', data: { cluster, revisionId: existing.revisionId } });
+      } else if (primary.kind === 'failed') {
+        this.fleet({
+          type: 'ClusterRevertFailed',
+          data: {
+            cluster,
+            revisionId: existing.revisionId,
+            reason: `primary not ready on revision ${existing.revisionId}: ${primary.reason}`,
+            commandId: existing.command.commandId ?? '',
+          },
+        });
+      }
+    }
+  }
+
+  private revertOf(cluster: string): ClusterRevert | undefined {
+    return this.state.reverts.find((r) => r.cluster === cluster);
   }
 
   private finish(outcome: ReleaseOutcomeJson, reason: string): void {

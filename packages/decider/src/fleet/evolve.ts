@@ -3,7 +3,14 @@ import { compareStrings } from '../canary/evolve.ts';
 import { parseTimestamp } from '../canary/json.ts';
 import type { CanaryEvent, ClusterCanaryState } from '../canary/types.ts';
 import { withCluster } from './plan.ts';
-import { type FleetEvent, type ReleaseEvent, type ReleaseState, WaveStatus } from './types.ts';
+import {
+  type ClusterRevert,
+  type FleetEvent,
+  type ReleaseEvent,
+  type ReleaseState,
+  RevertStatus,
+  WaveStatus,
+} from './types.ts';
 
 /** The cluster canary deciders of a release, one per cluster (built on demand). */
 export type CanaryOf = (cluster: string) => ClusterCanaryDecider;
@@ -22,6 +29,8 @@ export function initialReleaseState(): ReleaseState {
     paused: false,
     halted: false,
     haltedByOperator: false,
+    toRevert: [],
+    reverts: [],
     finished: false,
     lastTickMs: 0,
   };
@@ -34,7 +43,12 @@ const FLEET_EVENT_TYPES: ReadonlySet<string> = new Set<FleetEvent['type']>([
   'WaveSucceeded',
   'ClusterSkipped',
   'ClusterRequeued',
+  'ClusterJoined',
   'FleetHalted',
+  'ClusterRevertRequested',
+  'ClusterReverted',
+  'ClusterRevertFailed',
+  'SupersessionRecorded',
   'ReleaseFinished',
 ]);
 
@@ -96,8 +110,53 @@ export function evolveRelease(
         moved: [...state.moved.filter((m) => m.cluster !== cluster), { cluster, waveIndex }],
       };
     }
+    case 'ClusterJoined': {
+      const cluster = event.data.cluster ?? '';
+      const waveIndex = event.data.waveIndex ?? 0;
+      if (state.canaries[cluster] !== undefined || state.waves[waveIndex] === undefined) {
+        return state;
+      }
+      const waves = state.waves.map((w, i) =>
+        i === waveIndex ? { ...w, clusters: [...w.clusters, cluster] } : w,
+      );
+      // Joining the wave that bakes: it runs again until the newcomer is done, then bakes anew.
+      const reopened = waveIndex === state.currentWave && state.waveStatus === WaveStatus.Baking;
+      return {
+        ...state,
+        waves,
+        canaries: { ...state.canaries, [cluster]: canaryOf(cluster).initialState() },
+        ...(reopened ? { waveStatus: WaveStatus.Running, bakeUntilMs: 0 } : {}),
+      };
+    }
     case 'FleetHalted':
-      return { ...state, halted: true, haltedByOperator: (event.data.cluster ?? '') === '' };
+      return {
+        ...state,
+        halted: true,
+        haltedByOperator: (event.data.cluster ?? '') === '',
+        toRevert: [...(event.data.clustersToRevert ?? [])].sort(compareStrings),
+      };
+    case 'ClusterRevertRequested': {
+      const command = event.data.command ?? {};
+      const cluster = command.cluster ?? '';
+      const existing = state.reverts.find((r) => r.cluster === cluster);
+      if (existing?.command.commandId === command.commandId) return state; // a re-send
+      const revert: ClusterRevert = {
+        cluster,
+        revisionId: command.revertPrimary?.revisionId ?? '',
+        status: RevertStatus.Reverting,
+        command,
+      };
+      return { ...state, reverts: withRevert(state.reverts, revert) };
+    }
+    case 'ClusterReverted':
+    case 'ClusterRevertFailed': {
+      const existing = state.reverts.find((r) => r.cluster === (event.data.cluster ?? ''));
+      if (existing === undefined) return state;
+      const status = event.type === 'ClusterReverted' ? RevertStatus.Reverted : RevertStatus.Failed;
+      return { ...state, reverts: withRevert(state.reverts, { ...existing, status }) };
+    }
+    case 'SupersessionRecorded':
+      return { ...state, supersededBy: event.data.releaseId ?? '' };
     case 'ReleaseFinished':
       return { ...state, finished: true };
     default: {
@@ -122,6 +181,22 @@ function evolveCanaries(canaryOf: CanaryOf, state: ReleaseState, event: CanaryEv
       return { ...next, lastTickMs: parseTimestamp(event.data.now) ?? state.lastTickMs };
     case 'ObservationRecorded': {
       const observation = event.data.observation ?? {};
+      const result = observation.commandResult;
+      if (result !== undefined) {
+        // A revert's result: a refusal ends it (ClusterRevertFailed); success waits for readiness.
+        const revert = state.reverts.find(
+          (r) => r.command.commandId === result.commandId && r.cluster === observation.cluster,
+        );
+        const refused =
+          result.outcome === 'COMMAND_OUTCOME_REJECTED' ||
+          (result.outcome === 'COMMAND_OUTCOME_FAILED' && result.retriable !== true);
+        if (revert === undefined || !refused) return next;
+        const why = `${result.reason ?? ''} ${result.message ?? ''}`.trim();
+        return {
+          ...next,
+          reverts: withRevert(state.reverts, { ...revert, refused: why || 'refused' }),
+        };
+      }
       if (observation.heartbeat === undefined || (observation.cluster ?? '') === '') return next;
       return {
         ...next,
@@ -178,4 +253,10 @@ export function clusterOfEvent(event: CanaryEvent): string {
       return unknown;
     }
   }
+}
+
+function withRevert(reverts: readonly ClusterRevert[], revert: ClusterRevert): ClusterRevert[] {
+  return [...reverts.filter((r) => r.cluster !== revert.cluster), revert].sort((a, b) =>
+    compareStrings(a.cluster, b.cluster),
+  );
 }

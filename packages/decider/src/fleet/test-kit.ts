@@ -226,6 +226,14 @@ export class FleetSimulation {
           }
           break;
         }
+        case 'ClusterRevertRequested': {
+          const command = event.data.command ?? {};
+          const cluster = command.cluster ?? '';
+          if (!(this.options.up?.(cluster) ?? true)) break;
+          this.succeeded(cluster, command.commandId ?? '');
+          this.ready(cluster, 'primary', command.revertPrimary?.revisionId ?? '');
+          break;
+        }
         case 'AnalysisRequested': {
           const request = event.data.request ?? {};
           const cluster = request.cluster ?? '';
@@ -298,7 +306,12 @@ export function fleetTimeline(log: readonly Logged[]): string[] {
           return [`${at} WaveSucceeded ${e.data.waveIndex ?? 0}`];
         case 'ClusterSkipped':
         case 'ClusterRequeued':
+        case 'ClusterJoined':
           return [`${at} ${e.type} ${e.data.cluster ?? ''} wave ${e.data.waveIndex ?? 0}`];
+        case 'ClusterReverted':
+          return [`${at} ClusterReverted ${e.data.cluster ?? ''} to ${e.data.revisionId ?? ''}`];
+        case 'ClusterRevertFailed':
+          return [`${at} ClusterRevertFailed ${e.data.cluster ?? ''}`];
         case 'FleetHalted':
           return [
             `${at} FleetHalted ${e.data.cluster ?? ''} revert [${(e.data.clustersToRevert ?? []).join(',')}]`,

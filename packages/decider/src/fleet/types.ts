@@ -8,11 +8,17 @@
  * policy, pause / resume, skip / requeue, the end of the release.
  */
 import type {
+  AgentCommandJson,
+  ClusterJoinedJson,
   ClusterRequeuedJson,
+  ClusterRevertedJson,
+  ClusterRevertFailedJson,
+  ClusterRevertRequestedJson,
   ClusterSkippedJson,
   FleetHaltedJson,
   ReleaseFinishedJson,
   ReleaseStartedJson,
+  SupersessionRecordedJson,
   WaveBakingJson,
   WaveStartedJson,
   WaveSucceededJson,
@@ -51,6 +57,15 @@ export type ReleaseCommand =
       readonly type: 'StartRelease';
       readonly data: { readonly clusters?: readonly ClusterInfo[] };
     }
+  | {
+      /**
+       * A newer revision's release (`releaseId`) replaces this one: running canaries route all
+       * traffic back to their primary, no wave starts, the release finishes SUPERSEDED. Refused
+       * once the release is halted (it winds down and ends by itself) or finished.
+       */
+      readonly type: 'Supersede';
+      readonly data: { readonly releaseId: string; readonly revisionId: string };
+    }
   | CanaryCommand;
 
 // ---------------------------------------------------------------------------------------------
@@ -65,7 +80,12 @@ export type FleetEvent =
   | Event<'WaveSucceeded', WaveSucceededJson>
   | Event<'ClusterSkipped', ClusterSkippedJson>
   | Event<'ClusterRequeued', ClusterRequeuedJson>
+  | Event<'ClusterJoined', ClusterJoinedJson>
   | Event<'FleetHalted', FleetHaltedJson>
+  | Event<'ClusterRevertRequested', ClusterRevertRequestedJson>
+  | Event<'ClusterReverted', ClusterRevertedJson>
+  | Event<'ClusterRevertFailed', ClusterRevertFailedJson>
+  | Event<'SupersessionRecorded', SupersessionRecordedJson>
   | Event<'ReleaseFinished', ReleaseFinishedJson>;
 
 /** Every event of a release stream: the canaries' (inputs and decisions) and the fleet's. */
@@ -93,6 +113,28 @@ export const WaveStatus = {
 } as const;
 export type WaveStatus = (typeof WaveStatus)[keyof typeof WaveStatus];
 
+export const RevertStatus = {
+  /** `RevertPrimary` sent (re-sent every tick) until the primary reports the revision. */
+  Reverting: 'reverting',
+  /** The agent reported the primary on the previous revision (`ClusterReverted`). */
+  Reverted: 'reverted',
+  /** The agent refused the command, or it failed for good (`ClusterRevertFailed`). */
+  Failed: 'failed',
+} as const;
+export type RevertStatus = (typeof RevertStatus)[keyof typeof RevertStatus];
+
+/** Halt-and-revert of one promoted cluster. */
+export interface ClusterRevert {
+  readonly cluster: string;
+  /** The revision put back (the primary's before the release promoted it). */
+  readonly revisionId: string;
+  readonly status: RevertStatus;
+  /** The `RevertPrimary` command, re-sent verbatim while reverting. */
+  readonly command: AgentCommandJson;
+  /** The agent's last result for it: `REJECTED` or a non-retriable failure ends the revert. */
+  readonly refused?: string;
+}
+
 export interface ReleaseState {
   /** Registered by Heartbeat observations, sorted by name (latest labels win). */
   readonly knownClusters: readonly ClusterInfo[];
@@ -112,6 +154,12 @@ export interface ReleaseState {
   readonly halted: boolean;
   /** Set by `FleetHalted`: empty cluster = an operator stopped the release. */
   readonly haltedByOperator: boolean;
+  /** `FleetHalted.clustersToRevert` (halt-and-revert), sorted. */
+  readonly toRevert: readonly string[];
+  /** The reverts requested so far, sorted by cluster. */
+  readonly reverts: readonly ClusterRevert[];
+  /** Set by `SupersessionRecorded`: the newer release that replaces this one. */
+  readonly supersededBy?: string;
   readonly finished: boolean;
   /** `now` of the last tick. */
   readonly lastTickMs: number;

@@ -22,6 +22,7 @@ export const INPUT_FACT_TYPES = [
   'AnalysisVerdictRecorded',
   'WebhookResultRecorded',
   'OperatorActionRecorded',
+  'SupersessionRecorded',
 ] as const;
 export type InputFactType = (typeof INPUT_FACT_TYPES)[number];
 
@@ -78,6 +79,11 @@ export function commandOf(
         },
       };
     }
+    case 'SupersessionRecorded':
+      return {
+        type: 'Supersede',
+        data: { releaseId: e.data.releaseId ?? '', revisionId: e.data.revision?.id ?? '' },
+      };
     default:
       return undefined;
   }

@@ -195,7 +195,29 @@ class FleetRun {
   step(index: number, step: Step): void {
     const from = this.history.length;
     this.behaviour = merge(this.scenario.behaviour ?? {}, step.behaviour ?? {});
+    for (const c of step.register ?? []) {
+      this.send(
+        this.observe(c.name, { heartbeat: { labels: { ...c.labels }, agentVersion: '1' } }),
+      );
+      const revision = this.scenario.revision ?? 'rev-new';
+      this.send(
+        this.observe(c.name, {
+          revisionSeen: {
+            workload: this.workload,
+            revision: { id: revision, podTemplateHash: revision },
+          },
+        }),
+      );
+    }
     for (const op of step.operator ?? []) this.operator(index, op);
+    if (step.supersede !== undefined) {
+      const { release, revision } = step.supersede;
+      try {
+        this.send({ type: 'Supersede', data: { releaseId: release, revisionId: revision } });
+      } catch (error) {
+        this.failures.push(`step ${index}: supersede refused: ${(error as Error).message}`);
+      }
+    }
     if (step.at !== undefined) this.tick(index, this.startMs + ms(step.at));
     if (step.every !== undefined && step.until !== undefined) {
       const every = ms(step.every);
@@ -392,6 +414,34 @@ class FleetRun {
           }
           break;
         }
+        case 'ClusterRevertRequested': {
+          const command = event.data.command ?? {};
+          const cluster = command.cluster ?? '';
+          if (this.down(cluster)) break;
+          if ((this.behaviour.revertRejected ?? []).includes(cluster)) {
+            this.send(
+              this.observe(cluster, {
+                commandResult: {
+                  commandId: command.commandId ?? '',
+                  outcome: 'COMMAND_OUTCOME_REJECTED',
+                  reason: 'NoPreviousRevision',
+                  message: 'no saved primary template',
+                },
+              }),
+            );
+            break;
+          }
+          this.send(
+            this.observe(cluster, {
+              commandResult: {
+                commandId: command.commandId ?? '',
+                outcome: 'COMMAND_OUTCOME_SUCCEEDED',
+              },
+            }),
+          );
+          this.readiness(cluster, 'primary', command.revertPrimary?.revisionId ?? '', true);
+          break;
+        }
         case 'AnalysisRequested': {
           const request = event.data.request ?? {};
           const cluster = request.cluster ?? '';
@@ -457,6 +507,7 @@ function merge(base: Behaviour, over: Behaviour): Behaviour {
     webhooks: { ...base.webhooks, ...over.webhooks },
     agentDown: over.agentDown ?? base.agentDown ?? [],
     canaryNotReady: over.canaryNotReady ?? base.canaryNotReady ?? [],
+    revertRejected: over.revertRejected ?? base.revertRejected ?? [],
   };
 }
 
@@ -485,10 +536,17 @@ export function clusterOf(event: ReleaseEvent): string {
     case 'WaveSucceeded':
     case 'ReleaseFinished':
       return '';
+    case 'SupersessionRecorded':
+      return '';
     case 'ClusterSkipped':
     case 'ClusterRequeued':
+    case 'ClusterJoined':
+    case 'ClusterReverted':
+    case 'ClusterRevertFailed':
     case 'FleetHalted':
       return event.data.cluster ?? '';
+    case 'ClusterRevertRequested':
+      return event.data.command?.cluster ?? '';
     default:
       return clusterOfEvent(event as CanaryEvent);
   }
@@ -533,7 +591,14 @@ export function timelineOf(history: readonly ReleaseEvent[], startMs: number): s
         break;
       case 'ClusterSkipped':
       case 'ClusterRequeued':
+      case 'ClusterJoined':
         lines.push(`${at} ${e.type} ${e.data.cluster ?? ''} wave ${e.data.waveIndex ?? 0}`);
+        break;
+      case 'ClusterReverted':
+        lines.push(`${at} ClusterReverted ${e.data.cluster ?? ''} to ${e.data.revisionId ?? ''}`);
+        break;
+      case 'ClusterRevertFailed':
+        lines.push(`${at} ClusterRevertFailed ${e.data.cluster ?? ''}`);
         break;
       case 'FleetHalted':
         lines.push(
@@ -542,7 +607,7 @@ export function timelineOf(history: readonly ReleaseEvent[], startMs: number): s
         break;
       case 'ReleaseFinished':
         lines.push(
-          `${at} ReleaseFinished ${(e.data.outcome ?? '').replace('RELEASE_OUTCOME_', '')}`,
+          `${at} ReleaseFinished ${(e.data.outcome ?? '').replace('RELEASE_OUTCOME_', '')}${e.data.supersededByReleaseId ? ` by ${e.data.supersededByReleaseId}` : ''}`,
         );
         break;
       case 'ReleasePaused':

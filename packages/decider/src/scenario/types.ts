@@ -42,6 +42,8 @@ export interface Behaviour {
   readonly agentDown?: readonly string[];
   /** Clusters whose canary never becomes ready (Available=False from the scale-up on). */
   readonly canaryNotReady?: readonly string[];
+  /** Clusters whose agent rejects `RevertPrimary` (`NoPreviousRevision`). */
+  readonly revertRejected?: readonly string[];
 }
 
 export interface OperatorStep {
@@ -75,6 +77,16 @@ export interface Step {
   readonly until?: string;
   /** Sent before the step's ticks, in order. */
   readonly operator?: readonly OperatorStep[];
+  /**
+   * Clusters whose agent registers now (first Heartbeat, then the released revision seen), before
+   * the step's operator actions and ticks: clusters that register mid-release.
+   */
+  readonly register?: readonly {
+    readonly name: string;
+    readonly labels?: Record<string, string>;
+  }[];
+  /** A newer revision's release supersedes this one, before the step's ticks. */
+  readonly supersede?: { readonly release: string; readonly revision: string };
   /** Overrides the scenario's behaviour for this step (merged over it). */
   readonly behaviour?: Behaviour;
   /** Checked after the step; `events` / `absent` against the step's decisions only. */

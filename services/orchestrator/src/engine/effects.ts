@@ -22,6 +22,7 @@ const COMMAND_EVENTS = new Set([
   'CanaryPromotionRequested',
   'CanaryScaleToZeroRequested',
   'CanaryFinalizationRequested',
+  'ClusterRevertRequested',
 ]);
 
 const encoder = new TextEncoder();

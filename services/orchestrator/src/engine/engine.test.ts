@@ -60,10 +60,12 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.stop();
 });
 
-/** Faulty revisions fail every check. */
+/** Faulty revisions fail every check; `cluster/revision` entries only in that cluster. */
 const faulty = new Set<string>();
-const behaviour = (revision: string): AnalysisOutcomeJson =>
-  faulty.has(revision) ? 'ANALYSIS_OUTCOME_FAILED' : 'ANALYSIS_OUTCOME_SUCCESSFUL';
+const behaviour = (revision: string, request: { cluster?: string }): AnalysisOutcomeJson =>
+  faulty.has(revision) || faulty.has(`${request.cluster ?? ''}/${revision}`)
+    ? 'ANALYSIS_OUTCOME_FAILED'
+    : 'ANALYSIS_OUTCOME_SUCCESSFUL';
 
 async function system(
   store?: EventStore,
@@ -408,6 +410,116 @@ describe('engine', { timeout: 90_000 }, () => {
     } finally {
       await log.close();
     }
+  });
+
+  it('a newer revision supersedes the running release: stopped cleanly, the new one walks the fleet', async () => {
+    const s = await system();
+    await s.engine.applySpec(spec(), alice);
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    await finished(s, 'shop.podinfo.1');
+    await s.fleet.deploy(workload, 'v7');
+    await expect
+      .poll(() => s.engine.release('shop.podinfo.2')?.state.canaries['eu-1']?.phase, {
+        timeout: 10_000,
+        interval: 20,
+      })
+      .toBe('CANARY_PHASE_PROGRESSING');
+    await s.fleet.deploy(workload, 'v8');
+    const old = await finished(s, 'shop.podinfo.2');
+    expect(old.filter((e) => e.type === 'SupersessionRecorded').map((e) => e.data)).toEqual([
+      { releaseId: 'shop.podinfo.3', revision: { id: 'v8' } },
+    ]);
+    expect(old.at(-1)).toEqual({
+      type: 'ReleaseFinished',
+      data: {
+        outcome: 'RELEASE_OUTCOME_SUPERSEDED',
+        reason: 'superseded by release shop.podinfo.3 (revision v8)',
+        supersededByReleaseId: 'shop.podinfo.3',
+      },
+    });
+    expect(old.some((e) => e.type === 'CanaryPromoted')).toBe(false);
+    expect(replay(old as never).ok).toBe(true);
+    const events = await finished(s, 'shop.podinfo.3');
+    expect(events.find((e) => e.type === 'ReleaseStarted')?.data).toMatchObject({
+      supersededReleaseId: 'shop.podinfo.2',
+      revision: { id: 'v8' },
+    });
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    for (const c of ['eu-1', 'eu-2', 'us-1'])
+      expect(s.fleet.primaryRevision(c, workload)).toBe('v8');
+    expect(replay(events as never).ok).toBe(true);
+  });
+
+  it('halt-and-revert puts promoted clusters back on the previous revision before the release ends', async () => {
+    const s = await system();
+    await s.engine.applySpec(
+      spec().replace('failurePolicy: halt', 'failurePolicy: halt-and-revert'),
+      alice,
+    );
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    await finished(s, 'shop.podinfo.1');
+    faulty.add('us-1/v9');
+    await s.fleet.deploy(workload, 'v9');
+    const events = await finished(s, 'shop.podinfo.2');
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_FAILED',
+    });
+    const halted = events.find((e) => e.type === 'FleetHalted')?.data as {
+      clustersToRevert?: string[];
+    };
+    expect(halted.clustersToRevert).toContain('eu-1');
+    const reverted = events
+      .filter((e) => e.type === 'ClusterReverted')
+      .map((e) => e.data as { cluster?: string; revisionId?: string });
+    expect(reverted.map((r) => r.cluster).sort()).toEqual([...(halted.clustersToRevert ?? [])]);
+    expect(reverted.every((r) => r.revisionId === 'v1')).toBe(true);
+    // Every cluster runs v1 on its primary again; the revert went through the outbox to the agent.
+    for (const c of ['eu-1', 'eu-2', 'us-1'])
+      expect(s.fleet.primaryRevision(c, workload)).toBe('v1');
+    expect(s.fleet.applied.get('eu-1')).toContain('shop.podinfo.2:eu-1:revert-primary');
+    const finishedAt = events.findIndex((e) => e.type === 'ReleaseFinished');
+    expect(events.findIndex((e) => e.type === 'ClusterReverted')).toBeLessThan(finishedAt);
+    expect(replay(events as never).ok).toBe(true);
+    faulty.delete('us-1/v9');
+  });
+
+  it('a cluster registering mid-release joins the wave whose selector matches it', async () => {
+    const s = await system();
+    await s.engine.applySpec(
+      spec().replace(
+        '{ name: rest, clusters: [eu-2, us-1], maxParallel: all, bake: 0s }',
+        '{ name: rest, selector: { matchLabels: { region: eu } }, maxParallel: all, bake: 0s }',
+      ),
+      alice,
+    );
+    await s.fleet.heartbeats();
+    await s.fleet.deploy(workload, 'v1');
+    await finished(s, 'shop.podinfo.1');
+    await s.fleet.deploy(workload, 'v10');
+    await expect.poll(() => s.engine.release('shop.podinfo.2')).toBeDefined();
+    // eu-3's agent starts now: its first heartbeat, then it reports the revision GitOps deployed.
+    await s.engine.ingestObservation({
+      observationId: 'eu-3:hb:1',
+      cluster: 'eu-3',
+      observedAt: new Date().toISOString(),
+      heartbeat: { labels: { region: 'eu' }, agentVersion: 'simulated', leaseMs: 300_000 },
+    });
+    await s.fleet.deploy(workload, 'v10', ['eu-3']);
+    const events = await finished(s, 'shop.podinfo.2');
+    expect(events.find((e) => e.type === 'ClusterJoined')?.data).toMatchObject({
+      cluster: 'eu-3',
+      waveIndex: 1,
+    });
+    expect(events.find((e) => e.type === 'ReleaseFinished')?.data).toMatchObject({
+      outcome: 'RELEASE_OUTCOME_SUCCEEDED',
+    });
+    expect(s.fleet.primaryRevision('eu-3', workload)).toBe('v10');
+    expect(s.engine.release('shop.podinfo.2')?.state.canaries['eu-3']).toBeDefined();
+    expect(replay(events as never).ok).toBe(true);
   });
 
   it('refuses a malformed spec with every problem, and keeps an unchanged one unchanged', async () => {

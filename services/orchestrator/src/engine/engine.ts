@@ -11,8 +11,15 @@
  * - **Releases**: one active release per application. An agent's `RevisionSeen` of a revision the
  *   cluster's primary does not run, and that the application's latest release is not about,
  *   creates one (`ReleaseCreated` on the application stream first, so two orchestrators cannot
- *   both create it). A revision seen while another release runs waits until it ends (superseding
- *   a running release is not decided yet: docs/orchestrator.md).
+ *   both create it). A newer revision seen while another release runs **supersedes** it: the
+ *   running release is stopped first (`Supersede`: its canaries at work route all traffic back to
+ *   their primary, it finishes SUPERSEDED naming the new release), then the new release starts
+ *   with `supersededReleaseId` and plans the whole fleet from the first wave. A halted release is
+ *   not superseded: it only winds down (promotions finishing, reverts), and the newer revision
+ *   waits until it ends (docs/orchestrator.md).
+ * - **Late clusters**: a heartbeat that registers a cluster (or changes its labels) is handed to
+ *   every active release, whose decider lets a cluster a wave selects join (`ClusterJoined`);
+ *   what its agent reported before is then handed to the release too.
  * - **Clusters** (`cluster-<name>`): heartbeats (when something changed, or every
  *   `heartbeatRecordIntervalMs`), revisions seen and readiness are recorded there, so a release
  *   created later, or after a restart, starts from the latest of each.
@@ -549,10 +556,26 @@ export class Engine implements Operations {
           `agent:${cluster}`,
         );
       } else if (!this.primaryRuns(cluster, app, revisionId)) {
-        app.pending = { revisionId, cluster };
-        this.log.info(
-          { application: app.key, release: active.releaseId, revision: revisionId, cluster },
-          'a newer revision waits for the running release to end',
+        if (active.state.halted) {
+          app.pending = { revisionId, cluster };
+          this.log.info(
+            { application: app.key, release: active.releaseId, revision: revisionId, cluster },
+            'a newer revision waits for the halted release to end',
+          );
+          return;
+        }
+        // Supersession: `loadOrCreate` stops the running release before the new one starts.
+        const created = await this.createRelease(app, revisionId, {
+          reason: 'revision-seen',
+          actor: ORCHESTRATOR_ACTOR,
+          cluster,
+        });
+        await this.decide(
+          app,
+          created,
+          { type: 'Observe', data: { observation } },
+          observationId(created, observation),
+          `agent:${cluster}`,
         );
       }
       return;
@@ -636,10 +659,12 @@ export class Engine implements Operations {
       const rollout = app.rollout;
       if (rollout === undefined)
         throw new AviaryError(ErrorCode.NotFound, `application ${app.key} has no spec`);
+      const superseded = await this.supersedeRunning(app, record);
       const context: ReleaseContext = {
         releaseId: record.releaseId,
         rollout,
         revisionId: record.revisionId,
+        ...(superseded !== undefined ? { supersededReleaseId: superseded } : {}),
       };
       const heartbeats = [...this.clusters.values()]
         .flatMap((c) => (c.heartbeat ? [c.heartbeat] : []))
@@ -654,26 +679,87 @@ export class Engine implements Operations {
     if (created) {
       // What the agents reported before the release existed: its canaries start from it.
       for (const cluster of Object.keys(actor.state.canaries)) {
-        const entry = this.fleet.get(fleetKey(cluster, app));
-        for (const observation of [entry?.primary, entry?.canary, entry?.revisionSeen]) {
-          if (observation === undefined) continue;
-          if (
-            observation.revisionSeen &&
-            observation.revisionSeen.revision?.id !== record.revisionId
-          )
-            continue;
-          await this.decide(
-            app,
-            actor,
-            { type: 'Observe', data: { observation } },
-            observationId(actor, observation),
-            `agent:${cluster}`,
-          );
-        }
+        await this.replayStored(app, actor, cluster);
       }
     }
     if (this.running && !actor.finished) this.schedule(actor, this.nowMs());
     return actor;
+  }
+
+  /**
+   * Before a new release's stream is created: the application's running release (another one)
+   * is superseded by it, unless it is halted (it winds down by itself). Also after a restart
+   * between `ReleaseCreated` and the new stream. Returns the superseded release's id.
+   */
+  private async supersedeRunning(
+    app: AppState,
+    record: ReleaseRecord,
+  ): Promise<string | undefined> {
+    const running = this.activeActor(app);
+    if (running === undefined || running.releaseId === record.releaseId) return undefined;
+    if (running.state.halted) return undefined;
+    await this.decide(
+      app,
+      running,
+      { type: 'Supersede', data: { releaseId: record.releaseId, revisionId: record.revisionId } },
+      `${running.releaseId}/superseded-by/${record.releaseId}`,
+      ORCHESTRATOR_ACTOR,
+    );
+    this.log.info(
+      { application: app.key, release: running.releaseId, by: record.releaseId },
+      'release superseded by a newer revision',
+    );
+    return running.releaseId;
+  }
+
+  /** The latest primary and canary readiness and revision seen of `cluster`, handed to `actor`. */
+  private async replayStored(app: AppState, actor: ReleaseActor, cluster: string): Promise<void> {
+    const entry = this.fleet.get(fleetKey(cluster, app));
+    for (const observation of [entry?.primary, entry?.canary, entry?.revisionSeen]) {
+      if (observation === undefined || actor.finished) continue;
+      if (
+        observation.revisionSeen &&
+        observation.revisionSeen.revision?.id !== actor.context.revisionId
+      )
+        continue;
+      await this.decide(
+        app,
+        actor,
+        { type: 'Observe', data: { observation } },
+        observationId(actor, observation),
+        `agent:${cluster}`,
+      );
+    }
+  }
+
+  /**
+   * A heartbeat that registered a cluster or changed it goes to every active release: a release
+   * whose wave selects a cluster it has not planned lets it join (the decider decides), and the
+   * cluster's stored observations follow.
+   */
+  private async offerCluster(observation: ObservationJson): Promise<void> {
+    const cluster = observation.cluster ?? '';
+    for (const app of this.apps.values()) {
+      const actor = this.activeActor(app);
+      if (actor === undefined || actor.state.canaries[cluster] !== undefined) continue;
+      await this.enqueue(app, async () => {
+        if (actor.finished || actor.state.canaries[cluster] !== undefined) return;
+        await this.decide(
+          app,
+          actor,
+          { type: 'Observe', data: { observation } },
+          observationId(actor, observation),
+          `agent:${cluster}`,
+        );
+        if (actor.state.canaries[cluster] !== undefined) {
+          this.log.info(
+            { application: app.key, release: actor.releaseId, cluster },
+            'cluster joined',
+          );
+          await this.replayStored(app, actor, cluster);
+        }
+      });
+    }
   }
 
   /** Decides one command for a release; refusals of the decider become REFUSED. */
@@ -866,8 +952,10 @@ export class Engine implements Operations {
       return;
     }
     await this.recordForCluster(observation);
-    if (changed)
+    if (changed) {
       this.log.info({ cluster, labels: observation.heartbeat?.labels }, 'cluster registered');
+      await this.offerCluster(observation);
+    }
   }
 
   private async recordForCluster(observation: ObservationJson): Promise<void> {

@@ -171,6 +171,9 @@ export class SimulatedFleet {
       } else if (command.promoteCanary !== undefined) {
         w.primary = command.promoteCanary.revisionId ?? w.target;
         readiness('PRIMARY');
+      } else if (command.revertPrimary !== undefined) {
+        w.primary = command.revertPrimary.revisionId ?? w.primary;
+        readiness('PRIMARY');
       } else if (command.scaleCanaryToZero !== undefined) {
         w.canaryReplicas = 0;
         readiness('CANARY');
