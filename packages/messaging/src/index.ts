@@ -9,6 +9,17 @@ export {
 export { abortable, throwIfAborted, wrapNatsError } from './errors.ts';
 export { type BusMessage, InProcessBus, type InProcessBusOptions } from './in-process-bus.ts';
 export {
+  agentDurableName,
+  agentInboxPrefix,
+  agentNatsUser,
+  type NatsAuthorizationOptions,
+  type NatsServerConfigOptions,
+  type NatsUserPermissions,
+  natsPasswordVariable,
+  natsServerConfig,
+  natsUsers,
+} from './nats-permissions.ts';
+export {
   createJetStreamPublisher,
   type JetStreamPublisher,
   MSG_ID_HEADER,
