@@ -9,6 +9,7 @@ import type { Actor, ApplicationRef, Operations, ReadModel, Role } from '../port
 import { readJsonBody, readOptionalJsonBody, readTextBody, requireMediaType } from './body.ts';
 import { type EventStreamContext, streamLog, streamRelease } from './event-streams.ts';
 import { badRequest } from './http-errors.ts';
+import { replayRelease, whatIfRelease } from './replay.ts';
 import type { RouteDefinition } from './router.ts';
 import {
   actionBody,
@@ -22,6 +23,7 @@ import {
   releasePath,
   releasesQuery,
   timelineQuery,
+  whatIfBody,
 } from './validation.ts';
 
 /** Media types `POST /api/v1/applications` accepts. */
@@ -227,6 +229,30 @@ export function apiRoutes(): RouteDefinition<ApiRoute>[] {
         body: { releaseId: result.releaseId },
         headers: { location: `/api/v1/releases/${result.releaseId}` },
       };
+    }),
+
+    // ---- replay and what-if (computed from the log; nothing is appended, so a viewer may ask)
+    route('GET', '/api/v1/releases/{id}/replay', 'viewer', async (deps, request) => {
+      const { id } = parseInput(releasePath, request.params, 'path');
+      parseInput(noQuery, queryObject(request.query), 'query');
+      return ok(await replayRelease(deps.store, id));
+    }),
+    route('POST', '/api/v1/releases/{id}/what-if', 'viewer', async (deps, request) => {
+      const { id } = parseInput(releasePath, request.params, 'path');
+      parseInput(noQuery, queryObject(request.query), 'query');
+      const body = parseInput(
+        whatIfBody,
+        await readJsonBody(request.req, deps.maxBodyBytes),
+        'request body',
+      );
+      return ok(await whatIfRelease(deps.store, id, body.analysis));
+    }),
+
+    // ---- who am I (the CLI checks its token with it)
+    route('GET', '/api/v1/whoami', 'viewer', async (_deps, request) => {
+      parseInput(noQuery, queryObject(request.query), 'query');
+      const { name, role } = actorOf(request);
+      return ok({ name, role });
     }),
 
     // ---- fleet and log

@@ -144,6 +144,16 @@ export const actionBody = z
 /** Optional body of retry and of gate changes: `{ "reason"? }`. */
 export const reasonBody = z.strictObject({ reason: reason.optional() });
 
+/**
+ * Body of `POST /api/v1/releases/{id}/what-if`: `{ "analysis": { … } }`, fields of a Rollout's
+ * `spec.analysis` laid over the recorded ones (the spec's own validation checks them).
+ */
+export const whatIfBody = z.strictObject({
+  analysis: z.record(z.string(), z.unknown()).refine((a) => Object.keys(a).length > 0, {
+    message: 'must change at least one field of the analysis block',
+  }),
+});
+
 // ---- issues
 
 export type Where = 'path' | 'query' | 'request body';
