@@ -1,13 +1,14 @@
 /**
  * The orchestrator's HTTP API server on `node:http`: bearer-token authentication for `/api/`,
  * routing (404, 405 with `Allow`), role checks (403), JSON replies and errors, server-sent event
- * streams, one access-log line per request, and a close that ends every stream and stops its
- * subscription before it returns.
+ * streams, the web dashboard's static files (`dashboard/assets.ts`, public), one access-log line
+ * per request, and a close that ends every stream and stops its subscription before it returns.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EventStore } from '@aviary/event-store';
+import { dashboardRoutes } from '../dashboard/assets.ts';
 import type { Actor, Operations, ReadModel } from '../ports.ts';
 import { type ApiToken, createAuthenticator, parseApiTokens, roleAtLeast } from './auth.ts';
 import { DEFAULT_MAX_BODY_BYTES } from './body.ts';
@@ -40,6 +41,8 @@ export interface ApiServerOptions {
   readonly ready?: () => boolean;
   /** Keep-alive interval and buffering limits of the event streams. */
   readonly sse?: Partial<SseOptions>;
+  /** Serve the web dashboard at `/` and `/dashboard/…` (default true; see docs/dashboard.md). */
+  readonly dashboard?: boolean;
 }
 
 export interface ApiAddress {
@@ -63,7 +66,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     throw new RangeError(`maxBodyBytes must be a positive integer (got ${maxBodyBytes})`);
   }
   const authenticator = createAuthenticator(parseApiTokens(options.tokens));
-  const router = createRouter(apiRoutes());
+  const router = createRouter([
+    ...apiRoutes(),
+    ...(options.dashboard === false ? [] : dashboardRoutes()),
+  ]);
   const logger = options.logger;
   const streams = new Set<SseWriter>();
   const pending = new Set<Promise<void>>();
