@@ -1,16 +1,22 @@
 /**
- * `npm start` (services/orchestrator/src/dev.ts) as a child process on embedded defaults: the
- * whole story (v1 bootstrap, v2 good across both regions, v3 faulty stopped in eu-1), checked
- * from its output and through its HTTP API; and the system without the story, with configured
- * tokens that never reach the output, a fresh log per run, and a clean stop on Ctrl-C.
+ * `npm start` (services/orchestrator/src/dev.ts) as a child process on embedded defaults: the real
+ * agents (one per simulated cluster) and the real analyzer (Datadog provider on the Datadog
+ * simulator fed by the clusters' traffic) on the in-process bus. The whole story (v1 bootstrap,
+ * v2 good across both regions, v3 faulty stopped in eu-1), checked from its output, through its
+ * HTTP API and with kubectl on the simulated clusters; and the system without the story, with
+ * configured tokens that never reach the output, a fresh log per run, and a clean stop on Ctrl-C.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { type LogLine, spawnService } from '@aviary/platform/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+const run = promisify(execFile);
+const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 const dev = fileURLToPath(new URL('./dev.ts', import.meta.url));
 const byMsg = (start: string) => (line: LogLine) =>
   typeof line.msg === 'string' && line.msg.startsWith(start);
@@ -51,40 +57,45 @@ describe('npm start (aviary dev)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('plays the story on embedded defaults: v2 succeeds across every cluster, v3 fails in eu-1 and halts the fleet; the API says the same', {
-    timeout: 90_000,
+  it('plays the story on embedded defaults with the real agents and analyzer: v2 succeeds across every cluster, v3 fails in eu-1 and halts the fleet; the API and kubectl say the same', {
+    timeout: 240_000,
   }, async () => {
-    const startedAt = performance.now();
     const aviary = spawnService(dev, { env: env(join(dataDir, 'log')) });
     try {
-      const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 30_000);
+      const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 60_000);
       expect(up).toMatchObject({
         bus: 'in-process bus',
         clusters: ['eu-1', 'eu-2', 'us-1', 'us-2'],
       });
+      expect(String(up.metrics)).toMatch(/^datadog simulator http:\/\/127\.0\.0\.1:\d+$/);
       expect(String(up.eventLog)).toMatch(
         new RegExp(
           `^pglite ${join(dataDir, 'log', 'run-').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`,
         ),
       );
       const { url } = await aviary.waitForLine(byMsg('http api listening'));
-      const tokenLine = await aviary.waitForLine(byMsg('HTTP API on'));
-      const token = /AVIARY_TOKEN=(\S+)/.exec(String(tokenLine.msg))?.[1];
+      const upLine = await aviary.waitForLine((l) => l.up === true);
+      expect(upLine).toMatchObject({ dashboard: `${url}/` });
+      const token = /AVIARY_TOKEN=(\S+)/.exec(String(upLine.msg))?.[1];
       expect(token).toMatch(/^[\w-]{16,}$/);
+      for (const command of ['npx aviary get releases', 'npx aviary watch']) {
+        expect(String(upLine.msg)).toContain(command);
+      }
+      const kubeconfig = String(upLine.kubeconfig);
 
-      const finished = await aviary.waitForLine((l) => l.demo === 'finished', 75_000);
-      const wallMs = performance.now() - startedAt;
+      const finished = await aviary.waitForLine((l) => l.demo === 'finished', 180_000);
       expect(finished).toMatchObject({
         releases: [
-          { releaseId: 'demo.podinfo.1', revision: 'v1', outcome: 'RELEASE_OUTCOME_SUCCEEDED' },
-          { releaseId: 'demo.podinfo.2', revision: 'v2', outcome: 'RELEASE_OUTCOME_SUCCEEDED' },
-          { releaseId: 'demo.podinfo.3', revision: 'v3', outcome: 'RELEASE_OUTCOME_FAILED' },
+          { releaseId: 'demo.podinfo.1', version: 'v1', outcome: 'RELEASE_OUTCOME_SUCCEEDED' },
+          { releaseId: 'demo.podinfo.2', version: 'v2', outcome: 'RELEASE_OUTCOME_SUCCEEDED' },
+          { releaseId: 'demo.podinfo.3', version: 'v3', outcome: 'RELEASE_OUTCOME_FAILED' },
         ],
         primaries: { 'eu-1': 'v2', 'eu-2': 'v2', 'us-1': 'v2', 'us-2': 'v2' },
       });
       expect(String(finished.msg)).toContain(
         `curl -H "Authorization: Bearer $AVIARY_TOKEN" ${url}/api/v1/releases`,
       );
+      expect(String(finished.msg)).toContain(`export AVIARY_TOKEN=${token}`);
       expect(String(finished.msg)).toContain('Ctrl-C stops');
 
       // The timeline, as printed from the log.
@@ -122,7 +133,10 @@ describe('npm start (aviary dev)', () => {
         timeline.indexOf(two.at(-1) as TimelineLine),
       );
       expect(weighted(three)).toEqual(new Set(['eu-1']));
-      expect(three.filter((l) => l.type === 'CanaryCheckFailed').length).toBeGreaterThan(0);
+      // Failed on the success rate the analyzer read from the Datadog simulator.
+      const failedChecks = three.filter((l) => l.type === 'CanaryCheckFailed');
+      expect(failedChecks.length).toBeGreaterThan(0);
+      expect(failedChecks[0]?.msg).toMatch(/request-success-rate [\d.]+ < 99/);
       expect(three.map((l) => l.type)).toEqual(
         expect.arrayContaining(['CanaryRolledBack', 'FleetHalted']),
       );
@@ -148,7 +162,6 @@ describe('npm start (aviary dev)', () => {
         'demo.podinfo.3',
       ]);
       expect(byId['demo.podinfo.2']).toMatchObject({
-        revisionId: 'v2',
         status: 'finished',
         outcome: 'RELEASE_OUTCOME_SUCCEEDED',
         waves: [
@@ -158,7 +171,6 @@ describe('npm start (aviary dev)', () => {
         ],
       });
       expect(byId['demo.podinfo.3']).toMatchObject({
-        revisionId: 'v3',
         status: 'finished',
         outcome: 'RELEASE_OUTCOME_FAILED',
       });
@@ -178,17 +190,38 @@ describe('npm start (aviary dev)', () => {
       });
       expect(await canaries('demo.podinfo.3')).toMatchObject({ 'eu-1': 'CANARY_PHASE_FAILED' });
 
+      // kubectl sees the simulated clusters: every primary runs v2, v3 stayed on the target.
+      for (const cluster of ['eu-1', 'us-2']) {
+        const image = async (deployment: string) =>
+          (
+            await run(KUBECTL, [
+              '--kubeconfig',
+              kubeconfig,
+              '--context',
+              cluster,
+              'get',
+              'deployment',
+              deployment,
+              '-n',
+              'demo',
+              '-o',
+              'jsonpath={.spec.template.spec.containers[0].image}',
+            ])
+          ).stdout;
+        expect(await image('podinfo-primary')).toBe('ghcr.io/stefanprodan/podinfo:v2');
+        expect(await image('podinfo')).toBe('ghcr.io/stefanprodan/podinfo:v3');
+      }
+
       // Still running after the story, until Ctrl-C.
       expect(aviary.child.exitCode).toBeNull();
       expect(await aviary.stop('SIGINT')).toEqual({ code: 0 });
-      expect(wallMs).toBeLessThan(70_000);
     } finally {
       await aviary.stop('SIGKILL').catch(() => undefined);
     }
   });
 
   it('without the story: the system alone, configured tokens never printed, a fresh log per run, Ctrl-C stops', {
-    timeout: 60_000,
+    timeout: 150_000,
   }, async () => {
     const secret = 'a-configured-token-0123456789';
     const runs: string[] = [];
@@ -200,15 +233,19 @@ describe('npm start (aviary dev)', () => {
         }),
       });
       try {
-        const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 30_000);
+        const up = await aviary.waitForLine(byMsg('Aviary dev is up'), 60_000);
         runs.push(String(up.eventLog));
         expect(aviary.lines.find((l) => l.earlierRuns !== undefined)).toMatchObject({
           earlierRuns: run,
         });
         await aviary.waitForLine((l) => l.demo === 'off');
         const { url } = await aviary.waitForLine(byMsg('http api listening'));
-        const clusters = await get(`${url}/api/v1/clusters`, secret);
-        expect(clusters.status).toBe(200);
+        // The real agents register their clusters with their first heartbeats.
+        await expect
+          .poll(async () => JSON.stringify((await get(`${url}/api/v1/clusters`, secret)).body), {
+            timeout: 30_000,
+          })
+          .toMatch(/eu-1.*eu-2.*us-1.*us-2/s);
         const releases = await get(`${url}/api/v1/releases`, secret);
         expect(releases.body).toEqual({ releases: [] });
         expect(await aviary.stop('SIGINT')).toEqual({ code: 0 });

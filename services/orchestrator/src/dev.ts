@@ -1,59 +1,60 @@
 /**
- * `npm start`: Aviary on its embedded defaults, in one process, with nothing to install.
+ * `npm start` (`aviary dev`): the whole of Aviary in one process, on embedded defaults, with
+ * nothing to install (docs/dev.md).
  *
- * The orchestrator as `main.ts` wires it (event log, projections, engine, outbox relay, webhook
- * dispatcher, HTTP API), with two differences for a machine that has nothing installed:
+ * - The orchestrator as `main.ts` wires it (event log, projections, engine, outbox relay, webhook
+ *   dispatcher, HTTP API), its log embedded (PGlite), a fresh one per run in
+ *   `<AVIARY_DATA_DIR>/run-<time>-…` (`AVIARY_PG_URL` switches to PostgreSQL).
+ * - A Kubernetes simulator (`@aviary/kube-sim`) with four clusters in two regions (eu-1, eu-2 in
+ *   `eu`; us-1, us-2 in `us`), each on a local port (a kubeconfig is written for `kubectl`), with
+ *   controllers and live traffic to `demo/podinfo` (`dev/clusters.ts`).
+ * - The real cluster agents, one per cluster, and the real analyzer, with the Datadog provider on
+ *   the Datadog simulator fed by that traffic (`dev/services.ts`, `dev/metrics.ts`).
+ * - Between them an in-process bus (`InProcessBus`), or NATS JetStream when `AVIARY_NATS_URL` is
+ *   given: the same subjects, the same proto JSON, the same message ids as in production.
  *
- * - the event log is embedded (PGlite), a fresh one per run in `<AVIARY_DATA_DIR>/run-<time>-…`
- *   (`AVIARY_PG_URL` still switches to PostgreSQL);
- * - instead of NATS, the outbox drains to an in-process bus, and instead of real agents and an
- *   analyzer a `SimulatedFleet` of four clusters in two regions (eu-1, eu-2 in `eu`; us-1, us-2 in
- *   `us`) answers the commands and analysis requests on it at the message level, with the same
- *   subjects and the same proto JSON as the real ones.
- *
- * Then, unless `AVIARY_DEMO=false`, it plays a story: it applies the Rollout `demo/podinfo`
- * (waves `canary` = eu-1 with a short bake, `europe` = region eu, `rest` = every other cluster),
- * and the agents report v1 (the bootstrap release), then v2 (good: it walks every wave), then v3
- * (faulty: its checks fail in eu-1, which rolls back, the fleet halts and the release fails), each
- * once the previous release has finished. A timeline of what the engine decided is printed as it
- * is recorded: it is read from the event log (a subscription), in the projections' words
- * (`summarize`), not written by the story. The process keeps running, with the HTTP API up, until
- * Ctrl-C (SIGINT) or SIGTERM.
+ * Then, unless `AVIARY_DEMO=false`, it plays a story, driven as a user would drive it: it applies
+ * the Rollout `demo/podinfo`, so the agents' v1 becomes the bootstrap release; then it sets the
+ * Deployment's image to v2 in every cluster (a good release: it walks every wave), then to v3
+ * (faulty: the simulator answers 30 % of its requests with 500, its checks fail in eu-1, which
+ * rolls back, the fleet halts and the release fails), each once the previous release has finished.
+ * The timeline is printed from the event log as it is recorded (`dev/timeline.ts`). The process
+ * keeps running, with the HTTP API (and the dashboard at `/`) up, until Ctrl-C or SIGTERM.
  *
  * Why a fresh log per run: the simulated clusters live in this process's memory, so after a
- * restart they are new, empty clusters, while an old log would remember them running v2. The
- * embedded log therefore starts afresh each run (old runs stay on disk, beside it, to be looked
- * at or deleted). On PostgreSQL, whose log cannot be set aside that way, the story is skipped
- * when `demo/podinfo` already exists there.
+ * restart they are new clusters, while an old log would remember them running v2. On PostgreSQL,
+ * whose log cannot be set aside that way, the story is skipped when `demo/podinfo` already exists.
+ * On NATS, the dev's own streams (`AVIARY_MESSAGING_NAMESPACE`, default `aviary-dev`) are purged
+ * at start for the same reason.
  */
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { OutboxRelay } from '@aviary/event-store';
 import {
-  type EventStore,
-  OutboxRelay,
-  type RecordedEvent,
-  type Subscription,
-} from '@aviary/event-store';
-import { InProcessBus, messagingNamespace } from '@aviary/messaging';
+  connectNats,
+  ensureStreams,
+  InProcessBus,
+  isValidNamespaceName,
+  messagingNamespace,
+  natsConnectOptions,
+  streamNames,
+} from '@aviary/messaging';
 import { configFields, createLogger, loadConfigOrExit, runService, z } from '@aviary/platform';
-import type {
-  AnalysisOutcomeJson,
-  ReleaseCreatedJson,
-  ReleaseFinishedJson,
-  ReleaseStartedJson,
-  WorkloadRefJson,
-} from '@aviary/proto';
 import { createApiServer, findLogHead, parseApiTokens } from './api/index.ts';
+import { startBusIngest } from './dev/bus-ingest.ts';
+import { type ClusterSpec, DEMO_APP, startDemoClusters } from './dev/clusters.ts';
+import { DEMO_DATADOG_KEYS, SUCCESS_RATE_TEMPLATES, startDemoMetrics } from './dev/metrics.ts';
+import { type DevTransport, publisherOf, startAgents, startAnalyzer } from './dev/services.ts';
+import { outcomeWord, Timeline } from './dev/timeline.ts';
 import { Engine } from './engine/engine.ts';
 import { applicationStreamId } from './engine/ids.ts';
+import { startIngest } from './engine/ingest.ts';
 import { openEventLog } from './event-log.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
 import type { Actor } from './ports.ts';
 import { createReadModel, Projector } from './projections/index.ts';
-import { clusterOf, summarize } from './projections/summary.ts';
-import { SimulatedFleet } from './simulation/simulated-fleet.ts';
 import { HttpWebhookCaller } from './webhooks/caller.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -65,6 +66,16 @@ const configSchema = z.object({
   pgPoolSize: z.number().int().min(1).max(100).default(8),
   /** AVIARY_DATA_DIR: where the embedded event logs are kept, one sub-directory per run. */
   dataDir: z.string().min(1).default('.data/dev'),
+  /** AVIARY_NATS_URL: NATS JetStream instead of the in-process bus (unset: in-process). */
+  natsUrl: configFields.urlList(['nats', 'tls']).optional(),
+  natsUser: z.string().optional(),
+  natsPass: z.string().optional(),
+  natsToken: z.string().optional(),
+  /** AVIARY_MESSAGING_NAMESPACE: subject root and stream prefix on NATS; purged at start. */
+  messagingNamespace: z
+    .string()
+    .refine(isValidNamespaceName, "must be 1-64 lowercase letters, digits, '_' or '-'")
+    .default('aviary-dev'),
   /** AVIARY_HTTP_HOST / AVIARY_HTTP_PORT: where the HTTP API listens (port 0: any free port). */
   httpHost: z.string().min(1).default('127.0.0.1'),
   httpPort: z.number().int().min(0).max(65_535).default(8080),
@@ -72,6 +83,8 @@ const configSchema = z.object({
   apiTokens: z.string().optional(),
   /** AVIARY_DEMO: play the story (v1, v2, v3 of demo/podinfo); false: just the system. */
   demo: z.boolean().default(true),
+  /** AVIARY_DEV_RPS: simulated requests per second to demo/podinfo in every cluster. */
+  devRps: z.number().min(1).max(10_000).default(50),
   logLevel: configFields.logLevel().default('info'),
   /** AVIARY_LOG_PRETTY: readable lines for people (default here); false for JSON lines. */
   logPretty: z.boolean().default(true),
@@ -80,50 +93,46 @@ const configSchema = z.object({
 const config = loadConfigOrExit(configSchema, { prefix: 'AVIARY', service: SERVICE });
 const logger = createLogger({ service: SERVICE, level: config.logLevel, pretty: config.logPretty });
 /**
- * The engine's own info lines (spec applied, cluster registered, release created/finished) say
- * what the timeline says from the log: here they are shown from `warn` on, unless a more
- * detailed level was asked for.
+ * The components' own info lines (engine decisions, agents' commands, analyzer rounds) say what
+ * the timeline says from the log: here they are shown from `warn` on, unless a more detailed
+ * level was asked for.
  */
-const engineLogger = logger.child(
-  { component: 'engine' },
-  { level: config.logLevel === 'info' ? 'warn' : config.logLevel },
-);
+const quiet = config.logLevel === 'info' ? 'warn' : config.logLevel;
+const componentLogger = (component: string) => logger.child({ component }, { level: quiet });
 
-/** The demo's simulated fleet: two regions, two clusters each. */
-const CLUSTERS = [
+/** The demo's fleet: two regions, two clusters each. */
+const CLUSTERS: readonly ClusterSpec[] = [
   { name: 'eu-1', labels: { region: 'eu' } },
   { name: 'eu-2', labels: { region: 'eu' } },
   { name: 'us-1', labels: { region: 'us' } },
   { name: 'us-2', labels: { region: 'us' } },
-] as const;
-const APPLICATION = { namespace: 'demo', name: 'podinfo' } as const;
-const WORKLOAD: WorkloadRefJson = { ...APPLICATION, kind: 'WORKLOAD_KIND_DEPLOYMENT' };
+];
 const DEMO_ACTOR: Actor = { name: 'aviary-dev', role: 'admin' };
-/** The revisions the agents report one after the other, and what each one is. */
-const STORY = [
-  { revision: 'v1', what: 'the bootstrap release: the first revision they run' },
-  { revision: 'v2', what: 'a good release, it should walk every wave' },
-  { revision: 'v3', what: 'a faulty one: its success rate is too low, its checks will fail' },
-] as const;
-const FAULTY = 'v3';
-/** A simulated heartbeat this often, as agents send theirs. */
-const HEARTBEAT_EVERY_MS = 30_000;
+/** The faulty version's share of 500s: far below the Rollout's 99 % success rate. */
+const FAULTY_ERROR_RATE = 0.3;
+/**
+ * One analysis a second. The Datadog simulator's points are added every 250 ms, so a window's
+ * data is complete 250 ms after it closes; the analyzer waits 400 ms, and its verdict arrives
+ * before the next tick (a check still unanswered then is held).
+ */
+const ANALYSIS_INTERVAL_MS = 1000;
+const INGESTION_DELAY_MS = 400;
 
 const DEMO_ROLLOUT = `
 apiVersion: aviary.dev/v1alpha1
 kind: Rollout
-metadata: { name: ${APPLICATION.name}, namespace: ${APPLICATION.namespace} }
+metadata: { name: ${DEMO_APP.name}, namespace: ${DEMO_APP.namespace} }
 spec:
-  targetRef: { kind: Deployment, name: ${APPLICATION.name} }
+  targetRef: { kind: Deployment, name: ${DEMO_APP.name} }
   provider: istio
-  service: { port: 9898 }
+  service: { port: 80, targetPort: http }
   analysis:
-    intervalMs: 1000
+    intervalMs: ${ANALYSIS_INTERVAL_MS}
     threshold: 2
     stepWeight: 25
-    maxWeight: 75
+    maxWeight: 50
     metrics:
-      - { name: request-success-rate, intervalMs: 1000, thresholdRange: { min: 99 } }
+      - { name: request-success-rate, intervalMs: ${ANALYSIS_INTERVAL_MS}, thresholdRange: { min: 99 } }
   fleet:
     failurePolicy: halt
     waves:
@@ -152,162 +161,10 @@ function say(fields: Fields, text: string, at?: Date): void {
   }
 }
 
-// -------------------------------------------------------------------------------------------
-// The timeline: a subscription to the log, from its head, printing the events that tell the story.
-
-/** Release-stream events worth a line (the rest are inputs and effects: see the API's timeline). */
-const SHOWN = new Set([
-  'ReleaseStarted',
-  'WaveStarted',
-  'WaveBaking',
-  'WaveSucceeded',
-  'ClusterCanaryInitialized',
-  'CanaryWeightApplied',
-  'CanaryCheckFailed',
-  'CanaryCheckHeld',
-  'CanaryPromoted',
-  'CanaryRolledBack',
-  'ClusterSkipped',
-  'ClusterRequeued',
-  'FleetHalted',
-  'OperatorActionRecorded',
-  'ReleasePaused',
-  'ReleaseResumed',
-  'ReleaseFinished',
-]);
-
-interface ReleaseSeen {
-  readonly releaseId: string;
-  readonly revision: string;
-  readonly waves: string[];
-  outcome?: string;
-  reason?: string;
-  finishedAt?: RecordedEvent['position'];
+/** A block of text for people, indented under a time stamp (JSON mode: one line, `msg`). */
+function tell(fields: Fields, lines: readonly string[]): void {
+  say(fields, lines.join('\n    '));
 }
-
-class Timeline {
-  readonly releases = new Map<string, ReleaseSeen>();
-  #subscription: Subscription | undefined;
-  #waiters: { revision: string; resolve: (release: ReleaseSeen) => void }[] = [];
-
-  start(store: EventStore, from: RecordedEvent['position']): void {
-    this.#subscription = store.subscribe({
-      from,
-      handler: async (events) => {
-        for (const event of events) this.#print(event);
-      },
-      onError: (error, attempt) => logger.warn({ err: error, attempt }, 'timeline: retrying'),
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.#subscription?.stop();
-  }
-
-  /** Resolves once everything recorded so far is printed (so that the story's lines follow it). */
-  async settled(store: EventStore, signal: AbortSignal): Promise<void> {
-    await this.#subscription?.waitFor(await findLogHead(store, signal), signal);
-  }
-
-  /** Resolves once the release of `revision` has finished (as recorded in the log). */
-  finished(revision: string, signal: AbortSignal): Promise<ReleaseSeen> {
-    const done = [...this.releases.values()].find(
-      (r) => r.revision === revision && r.outcome !== undefined,
-    );
-    if (done !== undefined) return Promise.resolve(done);
-    return new Promise((resolve, reject) => {
-      const waiter = { revision, resolve };
-      this.#waiters.push(waiter);
-      signal.addEventListener(
-        'abort',
-        () => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
-    });
-  }
-
-  #print(event: RecordedEvent): void {
-    const { streamId, type, data } = event;
-    if (streamId.startsWith('cluster-')) {
-      const heartbeat = (data as { observation?: { heartbeat?: { labels?: object } } }).observation
-        ?.heartbeat;
-      // Recorded when something changed (or a minute passed): the first one registers the cluster.
-      if (heartbeat !== undefined && event.streamVersion === 1n) {
-        const cluster = streamId.slice('cluster-'.length);
-        const labels = Object.entries(heartbeat.labels ?? {})
-          .map(([k, v]) => `${k}=${v}`)
-          .join(', ');
-        say(
-          { timeline: true, cluster, type: 'ClusterRegistered', labels: heartbeat.labels },
-          `cluster ${cluster} registered (${labels || 'no labels'})`,
-          event.recordedAt,
-        );
-      }
-      return;
-    }
-    if (streamId.startsWith('rollout-')) {
-      if (type === 'RolloutSpecApplied') {
-        const application = streamId.slice('rollout-'.length).replace('.', '/');
-        say(
-          { timeline: true, application, type, actor: event.metadata.actor },
-          `Rollout ${application} applied by ${event.metadata.actor ?? 'someone'}`,
-          event.recordedAt,
-        );
-      } else if (type === 'ReleaseCreated') {
-        const d = data as ReleaseCreatedJson;
-        const releaseId = d.releaseId ?? '?';
-        const revision = d.revision?.id ?? '?';
-        this.releases.set(releaseId, { releaseId, revision, waves: [] });
-        const why = d.cluster ? ` (seen in ${d.cluster})` : d.reason ? ` (${d.reason})` : '';
-        say(
-          { timeline: true, release: releaseId, type, revision },
-          `${releaseId}  release created for revision ${revision}${why}`,
-          event.recordedAt,
-        );
-      }
-      return;
-    }
-    if (!streamId.startsWith('release-') || !SHOWN.has(type)) return;
-    const releaseId = streamId.slice('release-'.length);
-    const release = this.releases.get(releaseId);
-    if (type === 'ReleaseStarted' && release !== undefined) {
-      release.waves.splice(
-        0,
-        release.waves.length,
-        ...((data as ReleaseStartedJson).waves ?? []).map((w) => w.name ?? '?'),
-      );
-    }
-    const summary = summarize(type, data, event.metadata.actor, {
-      waveName: (index) => release?.waves[index],
-    });
-    const fields: Record<string, unknown> = { timeline: true, release: releaseId, type };
-    const cluster = clusterOf(data);
-    if (cluster !== undefined) fields.cluster = cluster;
-    if (type === 'ReleaseFinished') {
-      const d = data as ReleaseFinishedJson;
-      fields.outcome = d.outcome;
-      fields.revision = release?.revision;
-    }
-    say(fields, `${releaseId}  ${summary}`, event.recordedAt);
-    if (type === 'ReleaseFinished' && release !== undefined) {
-      const d = data as ReleaseFinishedJson;
-      release.outcome = d.outcome ?? 'RELEASE_OUTCOME_UNSPECIFIED';
-      if (d.reason) release.reason = d.reason;
-      release.finishedAt = event.position;
-      for (const waiter of this.#waiters.filter((w) => w.revision === release.revision)) {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        waiter.resolve(release);
-      }
-    }
-  }
-}
-
-/** `RELEASE_OUTCOME_SUCCEEDED` → `succeeded`. */
-const outcomeWord = (outcome: string | undefined): string =>
-  (outcome ?? 'unknown').replace(/^RELEASE_OUTCOME_/, '').toLowerCase();
 
 // -------------------------------------------------------------------------------------------
 
@@ -315,13 +172,19 @@ await runService({
   name: SERVICE,
   logger,
   start: async (signal, { onStop }) => {
+    tell({ intro: true }, [
+      'Aviary dev: the orchestrator, the analyzer and a cluster agent per cluster, in this process,',
+      'with a simulated Kubernetes fleet of 4 clusters in 2 regions (eu-1, eu-2 in eu; us-1, us-2 in',
+      'us) serving live traffic to demo/podinfo. Starting…',
+    ]);
     // The embedded log: a fresh one per run (see the top of this file).
     let dataDir = config.dataDir;
+    await mkdir(config.dataDir, { recursive: true });
+    const earlier = (await readdir(config.dataDir)).filter((n) => n.startsWith('run-')).length;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+    const runDir = await mkdtemp(join(config.dataDir, `run-${stamp}-`));
     if (!config.pgUrl) {
-      await mkdir(config.dataDir, { recursive: true });
-      const earlier = (await readdir(config.dataDir)).filter((n) => n.startsWith('run-')).length;
-      const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-      dataDir = await mkdtemp(join(config.dataDir, `run-${stamp}-`));
+      dataDir = runDir;
       say(
         { dataDir, earlierRuns: earlier },
         `event log: a fresh embedded one for this run, in ${dataDir}` +
@@ -336,85 +199,125 @@ await runService({
     const head = await findLogHead(store, signal);
     logger.info({ eventLog: where }, 'event log open');
 
+    // The clusters, their traffic and the metrics it feeds.
+    const clusters = await startDemoClusters({
+      clusters: CLUSTERS,
+      dir: runDir,
+      rps: config.devRps,
+      initialVersion: 'v1',
+    });
+    onStop('kubernetes simulator', () => clusters.close());
+    const metrics = await startDemoMetrics({ clusters: clusters.sim });
+    onStop('datadog simulator', () => metrics.close());
+
     const projector = new Projector({ store, db: log.projections, logger });
     projector.start();
     onStop('projections', () => projector.stop());
 
-    const timeline = new Timeline();
-    timeline.start(store, head);
+    const timeline = new Timeline(say);
+    timeline.start(store, head, (fields, text) => logger.warn(fields, text));
     onStop('timeline', () => timeline.stop());
 
-    // The bus between the orchestrator and its (simulated) agents and analyzer. The simulated
-    // fleet answers asynchronously, as it would over NATS.
-    const namespace = messagingNamespace();
-    const bus = new InProcessBus({
-      onHandlerError: (error, message) =>
-        logger.warn({ err: error, subject: message.subject }, 'bus subscriber failed'),
-    });
-    let engine: Engine | undefined;
-    const fleet = new SimulatedFleet({
-      namespace,
-      clusters: CLUSTERS,
-      observe: (observation) => engine?.ingestObservation(observation) ?? Promise.resolve(),
-      verdict: (verdict) => engine?.recordVerdict(verdict) ?? Promise.resolve(),
-      behaviour: (revision): AnalysisOutcomeJson =>
-        revision === FAULTY ? 'ANALYSIS_OUTCOME_FAILED' : 'ANALYSIS_OUTCOME_SUCCESSFUL',
-    });
-    let stopping = false;
-    bus.subscribe(`${namespace.subjectRoot}.>`, (message) => {
-      logger.debug({ subject: message.subject, msgId: message.msgId }, 'bus message');
-      setImmediate(() => {
-        fleet.deliver(message).catch((error: unknown) => {
-          if (!stopping) logger.warn({ err: error, subject: message.subject }, 'simulated fleet');
-        });
+    // The transport between the orchestrator, the analyzer and the agents.
+    const namespace = messagingNamespace(config.messagingNamespace);
+    let transport: DevTransport;
+    if (config.natsUrl === undefined) {
+      transport = {
+        kind: 'in-process',
+        bus: new InProcessBus({
+          onHandlerError: (error, message) =>
+            logger.warn({ err: error, subject: message.subject }, 'bus subscriber failed'),
+        }),
+      };
+    } else {
+      const nats = await connectNats({
+        name: `aviary-${SERVICE}`,
+        logger,
+        signal,
+        ...natsConnectOptions({ ...config, natsUrl: config.natsUrl }),
       });
-    });
+      onStop('nats', () => nats.close());
+      const jsm = await nats.jetstreamManager({ signal });
+      await ensureStreams(jsm, { namespace, signal });
+      // The clusters are new each run: what the dev's streams hold is about clusters now gone.
+      for (const stream of Object.values(streamNames(namespace))) await jsm.streams.purge(stream);
+      transport = { kind: 'nats', nats };
+    }
+    const busName =
+      transport.kind === 'in-process' ? 'in-process bus' : `NATS (${config.messagingNamespace})`;
 
-    engine = new Engine({
+    // The engine, then everything that subscribes to the bus (its ingest, the analyzer, the
+    // agents), and only then the outbox relay: the in-process bus keeps nothing for late
+    // subscribers, so nothing is published before everyone listens.
+    const publisher = publisherOf(transport);
+    const engine = new Engine({
       store,
       namespace,
-      logger: engineLogger,
+      logger: componentLogger('engine'),
       publishCommand: async (subject, payload, msgId) => {
-        await bus.publish(subject, payload, { msgId });
+        await publisher.publish(subject, payload, { msgId });
       },
     });
     const recovered = await engine.recover(signal);
     if (recovered.events > 0) logger.info(recovered, 'recovered from the log');
+    engine.start();
+    onStop('engine', () => engine.stop());
+    const ingest =
+      transport.kind === 'in-process'
+        ? startBusIngest({ bus: transport.bus, namespace, engine, logger })
+        : await startIngest({ nats: transport.nats, namespace, engine, logger });
+    onStop('ingest', () => ingest.stop());
+    const analyzer = await startAnalyzer({
+      transport,
+      namespace,
+      datadog: { baseUrl: metrics.datadog.url, ...DEMO_DATADOG_KEYS },
+      templates: JSON.stringify(SUCCESS_RATE_TEMPLATES),
+      ingestionDelayMs: INGESTION_DELAY_MS,
+      roundIntervalMs: 1000,
+      logger: componentLogger('analyzer'),
+      signal,
+    });
+    onStop('analyzer', () => analyzer.stop());
+    const agents = await startAgents({
+      transport,
+      namespace,
+      sim: clusters.sim,
+      clusters: CLUSTERS,
+      heartbeatIntervalMs: 5000,
+      leaseMs: 60_000,
+      logger: componentLogger('agent'),
+      signal,
+    });
+    onStop('agents', () => agents.stop());
     const relay = new OutboxRelay({
       outbox: store.outbox,
-      publisher: jetStreamOutboxPublisher(bus),
+      publisher: jetStreamOutboxPublisher(publisher),
       logger,
       pollIntervalMs: 100,
     });
     relay.start();
     onStop('outbox relay', () => relay.stop());
-    engine.start();
-    const running = engine;
-    onStop('engine', () => {
-      stopping = true;
-      return running.stop();
-    });
 
     const dispatcher = new WebhookDispatcher({
       store,
       caller: new HttpWebhookCaller({
-        gateOpen: (app, gate) => running.gateOpen(app, gate),
+        gateOpen: (app, gate) => engine.gateOpen(app, gate),
         logger,
       }),
-      recordWebhookResult: (releaseId, result) => running.recordWebhookResult(releaseId, result),
+      recordWebhookResult: (releaseId, result) => engine.recordWebhookResult(releaseId, result),
       logger,
     });
     dispatcher.start();
     onStop('webhook dispatcher', () => dispatcher.stop());
 
     // The HTTP API. Without AVIARY_API_TOKENS an admin token is generated for this run and
-    // printed once: printing a freshly generated *development* token to the terminal of the
-    // person who started it is intended here (it is how they can use the API). Configured tokens
-    // are never printed or logged.
+    // printed: printing a freshly generated *development* token to the terminal of the person
+    // who started it is intended here (it is how they can use the API, the CLI and the
+    // dashboard). Configured tokens are never printed or logged.
     const generated =
       config.apiTokens === undefined ? randomBytes(24).toString('base64url') : undefined;
     const api = createApiServer({
-      operations: running,
+      operations: engine,
       readModel: createReadModel(log.projections),
       store,
       tokens: generated === undefined ? (config.apiTokens ?? '') : `dev:admin:${generated}`,
@@ -424,47 +327,62 @@ await runService({
     const address = await api.listen(config.httpPort, config.httpHost);
     onStop('http api', () => api.close());
     logger.info({ url: address.url }, 'http api listening');
-    if (generated !== undefined) {
-      say(
-        { url: address.url, tokenName: 'dev', role: 'admin' },
-        `HTTP API on ${address.url}; its admin token for this run (set AVIARY_API_TOKENS to choose your own):\n` +
-          `    export AVIARY_TOKEN=${generated}`,
-      );
-    } else {
-      say(
-        { url: address.url, tokens: parseApiTokens(config.apiTokens ?? '').length },
-        `HTTP API on ${address.url}, with the tokens of AVIARY_API_TOKENS ` +
-          '(for the commands below: export AVIARY_TOKEN=<one of them>)',
-      );
-    }
-
-    await fleet.heartbeats();
-    await timeline.settled(store, signal);
-    const heartbeats = setInterval(() => {
-      fleet.heartbeats().catch((error: unknown) => logger.warn({ err: error }, 'heartbeat'));
-    }, HEARTBEAT_EVERY_MS);
-    onStop('simulated heartbeats', () => clearInterval(heartbeats));
-
-    const hint = `curl -H "Authorization: Bearer $AVIARY_TOKEN" ${address.url}/api/v1/releases`;
-    logger.info(
-      { eventLog: where, bus: 'in-process bus', clusters: CLUSTERS.map((c) => c.name) },
-      'Aviary dev is up: the event log, projections, engine and HTTP API, with a simulated fleet ' +
-        'on an in-process bus. Ctrl-C stops.',
+    const tokenLine =
+      generated !== undefined
+        ? `export AVIARY_TOKEN=${generated}`
+        : 'export AVIARY_TOKEN=<one of the tokens of AVIARY_API_TOKENS>';
+    const kubectl = `kubectl --kubeconfig ${clusters.kubeconfigPath}`;
+    const tryThese = [
+      `the dashboard:  ${address.url}/`,
+      `the API and the CLI need the token${generated !== undefined ? ' generated for this run (set AVIARY_API_TOKENS to choose your own)' : ''}:`,
+      `    ${tokenLine}`,
+      `    export AVIARY_URL=${address.url}`,
+      'then, in another terminal of this directory:',
+      '    npx aviary get releases',
+      `    npx aviary describe release ${DEMO_APP.namespace}.${DEMO_APP.name}.2`,
+      '    npx aviary watch',
+      `    curl -H "Authorization: Bearer $AVIARY_TOKEN" ${address.url}/api/v1/releases`,
+      'and the simulated clusters themselves:',
+      `    ${kubectl} --context eu-1 get deployments,services -n ${DEMO_APP.namespace}`,
+    ];
+    tell(
+      {
+        up: true,
+        url: address.url,
+        dashboard: `${address.url}/`,
+        kubeconfig: clusters.kubeconfigPath,
+        ...(generated === undefined
+          ? { tokens: parseApiTokens(config.apiTokens ?? '').length }
+          : { tokenName: 'dev', role: 'admin' }),
+      },
+      [`HTTP API on ${address.url}, the dashboard on ${address.url}/`, ...tryThese],
     );
+    logger.info(
+      {
+        eventLog: where,
+        bus: busName,
+        clusters: CLUSTERS.map((c) => c.name),
+        metrics: `datadog simulator ${metrics.datadog.url}`,
+        kubernetes: clusters.sim.clusters.map((c) => `${c.name} ${c.url}`),
+      },
+      `Aviary dev is up: the orchestrator, the analyzer and ${CLUSTERS.length} cluster agents on ` +
+        `the ${busName}, with a simulated fleet and its traffic. Ctrl-C stops.`,
+    );
+    await timeline.settled(store, signal);
 
     if (!config.demo) {
-      say({ demo: 'off' }, `AVIARY_DEMO=false: no story. Try: ${hint}`);
+      say({ demo: 'off' }, 'AVIARY_DEMO=false: no story; the fleet runs v1 and waits for you.');
       return undefined;
     }
     if (
       config.pgUrl &&
-      (await store.streamVersion(applicationStreamId(APPLICATION), signal)) !== undefined
+      (await store.streamVersion(applicationStreamId(DEMO_APP), signal)) !== undefined
     ) {
       say(
         { demo: 'skipped' },
-        `demo: skipped, ${APPLICATION.namespace}/${APPLICATION.name} already exists in this ` +
-          'PostgreSQL log, from an earlier run whose simulated clusters are gone. Use a fresh ' +
-          `database, or the embedded log (unset AVIARY_PG_URL). Its history: ${hint}`,
+        `demo: skipped, ${DEMO_APP.namespace}/${DEMO_APP.name} already exists in this PostgreSQL ` +
+          'log, from an earlier run whose simulated clusters are gone. Use a fresh database, or ' +
+          'the embedded log (unset AVIARY_PG_URL).',
       );
       return undefined;
     }
@@ -475,52 +393,88 @@ await runService({
     signal.addEventListener('abort', cancel, { once: true });
     const startedAt = performance.now();
     const playing = (async () => {
-      const tell = async (text: string) => {
+      const narrate = async (text: string) => {
         await timeline.settled(store, story.signal);
         say({ demo: 'story' }, `demo  ${text}`);
       };
-      await tell(
-        `applying the Rollout ${APPLICATION.namespace}/${APPLICATION.name}: waves canary (eu-1, ` +
-          'then a 3 s bake), europe (region eu), rest (every other cluster); one analysis a second',
-      );
-      await running.applySpec(DEMO_ROLLOUT, DEMO_ACTOR);
-      const finished: { releaseId: string; revision: string; outcome: string; reason?: string }[] =
+      const steps = [
+        {
+          version: 'v1',
+          what:
+            'the agents report what the clusters run (v1): once the Rollout is applied, that is ' +
+            'the bootstrap release (the primaries are created, no analysis)',
+          act: async () => {
+            await narrate(
+              `applying the Rollout ${DEMO_APP.namespace}/${DEMO_APP.name}: waves canary (eu-1, ` +
+                'then a 3 s bake), europe (region eu), rest (every other cluster); a check of ' +
+                `the success rate (≥ 99 %) every ${ANALYSIS_INTERVAL_MS / 1000} s, read from Datadog`,
+            );
+            await engine.applySpec(DEMO_ROLLOUT, DEMO_ACTOR);
+          },
+        },
+        {
+          version: 'v2',
+          what: 'a good release: it should walk every wave',
+          act: () => clusters.rollOut('v2'),
+        },
+        {
+          version: 'v3',
+          what: `a faulty one: ${FAULTY_ERROR_RATE * 100} % of its requests fail, its checks will fail in eu-1`,
+          act: () => clusters.rollOut('v3', { errorRate: FAULTY_ERROR_RATE }),
+        },
+      ];
+      const finished: { releaseId: string; version: string; outcome: string; reason?: string }[] =
         [];
-      for (const step of STORY) {
-        await tell(`the agents report ${step.revision} (${step.what})`);
-        const seen = timeline.finished(step.revision, story.signal);
-        await fleet.deploy(WORKLOAD, step.revision);
+      for (const step of steps) {
+        if (step.version !== 'v1') {
+          await narrate(
+            `kubectl set image deployment/${DEMO_APP.name} ${DEMO_APP.container}=${clusters.image(step.version)} ` +
+              `-n ${DEMO_APP.namespace}, in every cluster: ${step.what}`,
+          );
+        } else {
+          await narrate(step.what);
+        }
+        timeline.expect(step.version);
+        const seen = timeline.finished(step.version, story.signal);
+        await step.act();
         const release = await seen;
         finished.push({
           releaseId: release.releaseId,
-          revision: release.revision,
+          version: release.version,
           outcome: release.outcome ?? '',
           ...(release.reason ? { reason: release.reason } : {}),
         });
         // The API answers with what the log says once the projections have it.
         if (release.finishedAt) await projector.waitFor(release.finishedAt, story.signal);
       }
-      const primaries = CLUSTERS.map((c) => `${c.name} ${fleet.primaryRevision(c.name, WORKLOAD)}`);
+      const primaries: Record<string, string> = {};
+      for (const c of CLUSTERS) {
+        const image = await clusters.primaryImage(c.name);
+        primaries[c.name] = image?.split(':').at(-1) ?? 'none';
+      }
       const wallMs = Math.round(performance.now() - startedAt);
-      const lines = finished.map(
-        (r) =>
-          `    ${r.releaseId}  revision ${r.revision}  ${outcomeWord(r.outcome)}${r.reason ? `: ${r.reason}` : ''}`,
-      );
-      say(
+      await timeline.settled(store, story.signal);
+      tell(
         {
           demo: 'finished',
           wallMs,
           releases: finished,
-          primaries: Object.fromEntries(
-            CLUSTERS.map((c) => [c.name, fleet.primaryRevision(c.name, WORKLOAD)]),
-          ),
-          api: address.url,
+          primaries,
+          url: address.url,
         },
-        `demo finished in ${(wallMs / 1000).toFixed(1)} s:\n${lines.join('\n')}\n` +
-          `    the clusters' primaries now run: ${primaries.join(', ')}\n` +
-          `Look at it through the API (releases, then .../releases/<id>/timeline, /canaries, /api/v1/clusters):\n` +
-          `    ${hint}\n` +
-          'Aviary keeps running; Ctrl-C stops.',
+        [
+          `demo finished in ${(wallMs / 1000).toFixed(1)} s:`,
+          ...finished.map(
+            (r) =>
+              `    ${r.releaseId}  ${r.version}  ${outcomeWord(r.outcome)}${r.reason ? `: ${r.reason}` : ''}`,
+          ),
+          `    the clusters' primaries now run: ${Object.entries(primaries)
+            .map(([c, v]) => `${c} ${v}`)
+            .join(', ')}`,
+          'Look at it:',
+          ...tryThese,
+          'Aviary keeps running (roll out another version with kubectl and watch it go); Ctrl-C stops.',
+        ],
       );
     })().catch((error: unknown) => {
       if (story.signal.aborted) return;
