@@ -64,3 +64,18 @@ export {
   SubjectType,
   subjectFilters,
 } from './subjects.ts';
+export {
+  consumeWithSpan,
+  extractTraceContext,
+  hasTraceContext,
+  headersWithSpan,
+  injectTraceHeaders,
+  logFieldsOf,
+  messagingAttributes,
+  recordError,
+  SpanKinds,
+  type SpanOptions,
+  subjectTemplate,
+  type TraceCarrier,
+  withSpan,
+} from './tracing.ts';

@@ -2,6 +2,15 @@ import { AviaryError, ErrorCode, ValidationError, type ValidationIssue } from '@
 import { type JetStreamClient, type JetStreamPublishOptions, PubHeaders } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { abortable } from './errors.ts';
+import {
+  extractTraceContext,
+  hasTraceContext,
+  injectTraceHeaders,
+  messagingAttributes,
+  SpanKinds,
+  subjectTemplate,
+  withSpan,
+} from './tracing.ts';
 
 /** W3C trace context header names, passed through unchanged. */
 export const TraceHeader = {
@@ -44,31 +53,64 @@ export interface JetStreamPublisher {
 
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/**
+ * While tracing is on, each publish is a `publish` span, child of the trace context already in
+ * `options.headers` (the outbox stores the decision's) or else of the active span, and the
+ * message carries the publish span's context (`traceparent`, `tracestate`).
+ */
 export function createJetStreamPublisher(js: JetStreamClient): JetStreamPublisher {
+  const send = async (
+    subject: string,
+    payload: Uint8Array,
+    options: PublishOptions,
+    extraHeaders: Readonly<Record<string, string>> | undefined,
+  ): Promise<PublishAck> => {
+    const headers = natsHeaders();
+    for (const [name, value] of Object.entries(extraHeaders ?? {})) headers.set(name, value);
+    const publishOptions: Partial<JetStreamPublishOptions> = {
+      msgID: options.msgId,
+      headers,
+    };
+    if (options.timeoutMs !== undefined) publishOptions.timeout = options.timeoutMs;
+    if (options.expectedStream !== undefined) {
+      publishOptions.expect = { streamName: options.expectedStream };
+    }
+    try {
+      const ack = await abortable(
+        () => js.publish(subject, payload, publishOptions),
+        options.signal,
+        `publishing to ${subject}`,
+      );
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      throw publishError(error, subject, options);
+    }
+  };
   return {
     async publish(subject, payload, options) {
       const issues = validate(subject, options);
       if (issues.length > 0) throw new ValidationError('invalid publish', issues);
-      const headers = natsHeaders();
-      for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
-      const publishOptions: Partial<JetStreamPublishOptions> = {
-        msgID: options.msgId,
-        headers,
-      };
-      if (options.timeoutMs !== undefined) publishOptions.timeout = options.timeoutMs;
-      if (options.expectedStream !== undefined) {
-        publishOptions.expect = { streamName: options.expectedStream };
-      }
-      try {
-        const ack = await abortable(
-          () => js.publish(subject, payload, publishOptions),
-          options.signal,
-          `publishing to ${subject}`,
-        );
-        return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
-      } catch (error) {
-        throw publishError(error, subject, options);
-      }
+      return withSpan(
+        `publish ${subjectTemplate(subject)}`,
+        {
+          kind: SpanKinds.Producer,
+          ...(hasTraceContext(options.headers)
+            ? { parent: extractTraceContext(options.headers) }
+            : {}),
+          attributes: messagingAttributes(subject, 'publish', {
+            'messaging.message.id': options.msgId,
+          }),
+        },
+        async (span) => {
+          const ack = await send(subject, payload, options, injectTraceHeaders(options.headers));
+          span?.setAttributes({
+            'messaging.nats.stream': ack.stream,
+            'messaging.nats.sequence': ack.seq,
+            'messaging.nats.duplicate': ack.duplicate,
+          });
+          return ack;
+        },
+      );
     },
   };
 }

@@ -19,6 +19,7 @@ export {
   type ServiceContext,
   type Stoppable,
 } from './lifecycle.ts';
+export { currentLogFields, withLogFields } from './log-context.ts';
 export {
   createLogger,
   LOG_LEVELS,
@@ -28,4 +29,29 @@ export {
   REDACTED,
   SECRET_KEYS,
 } from './logger.ts';
+export {
+  Counter,
+  collectProcessMetrics,
+  Gauge,
+  Histogram,
+  type MetricsServer,
+  type MetricsSettings,
+  metricsOf,
+  metricsRegistry,
+  metricsSettingsFromEnv,
+  Registry,
+  type StartMetricsServerOptions,
+  startMetricsServer,
+} from './metrics.ts';
 export { redactUrl, redactUrlsInText } from './redact-url.ts';
+export {
+  activeTraceIds,
+  isTracingEnabled,
+  type StartTelemetryOptions,
+  startTelemetry,
+  type Telemetry,
+  type TelemetrySettings,
+  TRACER_NAME,
+  telemetrySettingsFromEnv,
+  tracer,
+} from './telemetry.ts';

@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import { ConfigError, type Env, type LoadConfigOptions, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { collectProcessMetrics, metricsSettingsFromEnv, startMetricsServer } from './metrics.ts';
+import { startTelemetry } from './telemetry.ts';
 
 /** Something running that can be stopped: a server, a consumer loop, a connection. */
 export interface Stoppable {
@@ -27,6 +29,12 @@ export interface RunServiceOptions {
   readonly start: (signal: AbortSignal, context: ServiceContext) => Promise<Stoppable | undefined>;
   /** Time allowed for all clean-ups together; after it the process exits with 1. Default 10 s. */
   readonly stopTimeoutMs?: number;
+  /**
+   * Where tracing (`OTEL_EXPORTER_OTLP_ENDPOINT`, `AVIARY_OTEL_ENABLED`) and the `/metrics`
+   * listener (`AVIARY_METRICS_PORT`) are configured: `process.env` by default; `false`: neither.
+   * Both start before the service and stop after everything else (docs/observability.md).
+   */
+  readonly observability?: { readonly env?: Env } | false;
 }
 
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
@@ -96,6 +104,9 @@ export async function runService(options: RunServiceOptions): Promise<never> {
 
   let exitCode = 0;
   try {
+    if (options.observability !== false) {
+      await startObservability(name, logger, context, options.observability?.env ?? process.env);
+    }
     const running = await options.start(startController.signal, context);
     if (running !== undefined) cleanups.push({ name, stop: () => running.stop() });
     if (stopRequest === undefined) {
@@ -122,6 +133,24 @@ export async function runService(options: RunServiceOptions): Promise<never> {
   exitCode = Math.max(exitCode, stopRequest?.exitCode ?? 0);
   logger.info({ exitCode, stopMs: elapsedMs(stoppingAt) }, 'stopped');
   return exit(logger, exitCode);
+}
+
+/** Tracing and the metrics listener, each registered to stop after the service's own parts. */
+async function startObservability(
+  name: string,
+  logger: Logger,
+  context: ServiceContext,
+  env: Env,
+): Promise<void> {
+  const telemetry = startTelemetry({ service: name, env, logger });
+  if (telemetry.enabled) context.onStop('tracing', () => telemetry.stop());
+  const metrics = metricsSettingsFromEnv(env);
+  if (metrics.port !== undefined) {
+    collectProcessMetrics();
+    const server = await startMetricsServer({ port: metrics.port, host: metrics.host, logger });
+    context.onStop('metrics', () => server.stop());
+    logger.info({ url: server.url }, 'metrics listening');
+  }
 }
 
 async function stopAll(

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { currentLogFields } from './log-context.ts';
 import { redactUrlsInText } from './redact-url.ts';
+import { activeTraceIds } from './telemetry.ts';
 
 export type { Logger } from 'pino';
 
@@ -82,7 +84,9 @@ function redactPaths(): string[] {
 /**
  * A pino logger writing JSON lines with `service` on each, secrets redacted by key (see
  * `SECRET_KEYS`) and passwords masked in any `scheme://user:password@host` text of the line,
- * messages and error stacks included.
+ * messages and error stacks included. A line carries the correlation ids of the work it is
+ * written in (`withLogFields`: `releaseId`, `cluster`, `commandId`, `requestId`) and, while
+ * tracing is on, the active span's `traceId` and `spanId`, so logs and traces join.
  */
 export function createLogger(options: LoggerOptions): Logger {
   const sink = options.destination ?? pino.destination({ dest: 1, sync: true });
@@ -96,9 +100,22 @@ export function createLogger(options: LoggerOptions): Logger {
       serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
       redact: { paths: redactPaths(), censor: REDACTED },
       hooks: { streamWrite: redactUrlsInText },
+      mixin: traceFields,
+      // Without trace ids (tracing off, no span) the line's own object is written as it is.
+      mixinMergeStrategy: (fields, trace) =>
+        trace === NO_FIELDS ? fields : { ...trace, ...(fields as object) },
     },
     options.pretty === true ? prettyStream(sink) : sink,
   );
+}
+
+const NO_FIELDS = Object.freeze({});
+
+function traceFields(): object {
+  const fields = currentLogFields();
+  const ids = activeTraceIds();
+  if (ids === undefined) return fields ?? NO_FIELDS;
+  return fields === undefined ? ids : { ...fields, ...ids };
 }
 
 const PRETTY_SKIP = new Set(['level', 'time', 'service', 'msg', 'pid', 'hostname']);

@@ -35,6 +35,7 @@ import { startIngest } from './engine/ingest.ts';
 import { acquireLeadership } from './engine/leadership.ts';
 import { databaseSnapshots } from './engine/snapshots.ts';
 import { openEventLog } from './event-log.ts';
+import { instrumentEventStore, instrumentWebhookCaller, watchOrchestrator } from './metrics.ts';
 import { Notifier } from './notifications/notifier.ts';
 import { parseAlertProviders } from './notifications/providers.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
@@ -170,8 +171,10 @@ await runService({
     }
 
     const publisher = createJetStreamPublisher(nats.jetstream);
+    // Metrics (docs/observability.md): decisions counted as appended, gauges read at each scrape.
+    watchOrchestrator({ projections: log.projections, store, nats, namespace, logger });
     const engine = new Engine({
-      store,
+      store: instrumentEventStore(store),
       namespace,
       logger,
       snapshots: databaseSnapshots(log.projections as unknown as Kysely<unknown>),
@@ -197,11 +200,13 @@ await runService({
 
     const dispatcher = new WebhookDispatcher({
       store,
-      caller: new HttpWebhookCaller({
-        gateOpen: (app, gate) => engine.gateOpen(app, gate),
-        ...(config.webhookSecret ? { signingSecret: config.webhookSecret } : {}),
-        logger,
-      }),
+      caller: instrumentWebhookCaller(
+        new HttpWebhookCaller({
+          gateOpen: (app, gate) => engine.gateOpen(app, gate),
+          ...(config.webhookSecret ? { signingSecret: config.webhookSecret } : {}),
+          logger,
+        }),
+      ),
       recordWebhookResult: (releaseId, result) => engine.recordWebhookResult(releaseId, result),
       logger,
     });

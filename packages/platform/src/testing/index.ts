@@ -4,3 +4,4 @@ export {
   type SpawnServiceOptions,
   spawnService,
 } from './spawn-service.ts';
+export { parentSpanId, startTestTracing, type TestTracing } from './tracing.ts';

@@ -9,6 +9,7 @@ import { createDatadogProvider } from '../metrics/datadog.ts';
 import { createPrometheusProvider } from '../metrics/prometheus.ts';
 import { MetricProviderKind } from '../metrics/provider.ts';
 import { rateLimitObserver, type ScheduledProvider } from '../scheduler/index.ts';
+import { instrumentProvider, watchBudget } from './telemetry.ts';
 
 export interface ProvidersConfig {
   readonly prometheus?: {
@@ -51,13 +52,17 @@ export function createProviders(
           : { ingestionDelayMs: prometheus.ingestionDelayMs }),
         ...(prometheus.clusterLabel === undefined ? {} : { clusterLabel: prometheus.clusterLabel }),
       },
-      provider: createPrometheusProvider({ address: prometheus.address }),
+      provider: instrumentProvider(
+        createPrometheusProvider({ address: prometheus.address }),
+        MetricProviderKind.Prometheus,
+      ),
       limiter: new ConcurrencyLimiter({ max: prometheus.maxConcurrency ?? 10 }),
     });
   }
   if (datadog !== undefined) {
     ids.datadog = MetricProviderKind.Datadog;
     const budget = new WindowBudget({ name: 'datadog' });
+    watchBudget(MetricProviderKind.Datadog, budget, now);
     scheduled.push({
       planning: {
         id: MetricProviderKind.Datadog,
@@ -69,16 +74,19 @@ export function createProviders(
           ? {}
           : { maxQueriesPerRequest: datadog.maxQueriesPerRequest }),
       },
-      provider: createDatadogProvider({
-        apiKey: datadog.apiKey,
-        appKey: datadog.appKey,
-        ...(datadog.site === undefined ? {} : { site: datadog.site }),
-        ...(datadog.baseUrl === undefined ? {} : { baseUrl: datadog.baseUrl }),
-        ...(datadog.maxQueriesPerRequest === undefined
-          ? {}
-          : { maxQueriesPerRequest: datadog.maxQueriesPerRequest }),
-        onRateLimit: rateLimitObserver(budget, now),
-      }),
+      provider: instrumentProvider(
+        createDatadogProvider({
+          apiKey: datadog.apiKey,
+          appKey: datadog.appKey,
+          ...(datadog.site === undefined ? {} : { site: datadog.site }),
+          ...(datadog.baseUrl === undefined ? {} : { baseUrl: datadog.baseUrl }),
+          ...(datadog.maxQueriesPerRequest === undefined
+            ? {}
+            : { maxQueriesPerRequest: datadog.maxQueriesPerRequest }),
+          onRateLimit: rateLimitObserver(budget, now),
+        }),
+        MetricProviderKind.Datadog,
+      ),
       budget,
     });
   }

@@ -12,6 +12,7 @@
 
 import type { NatsClient } from '@aviary/messaging';
 import { commandSubject, findStreamForSubject, type MessagingNamespace } from '@aviary/messaging';
+import { observeCommand } from './command-telemetry.ts';
 import { sleep } from './observation-publisher.ts';
 
 export interface CommandMessage {
@@ -146,7 +147,9 @@ export function startCommandConsumer(
         while (!signal.aborted) {
           const message = await consumer.next({ expires });
           if (message === null) continue;
-          await onMessage(wrap(message), signal);
+          await observeCommand(cluster, message.subject, message.headers, wrap(message), (m) =>
+            onMessage(m, signal),
+          );
         }
       } catch (error) {
         if (signal.aborted) break;

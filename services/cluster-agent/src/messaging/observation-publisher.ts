@@ -11,6 +11,7 @@ import {
 } from '@aviary/messaging';
 import { type Observation, ObservationSchema } from '@aviary/proto';
 import { fromJsonString, toJsonString } from '@bufbuild/protobuf';
+import { observationPublished } from './command-telemetry.ts';
 import { observationKindOf } from './observations.ts';
 
 /** Publishes one observation and resolves once it is stored; throws when it could not be. */
@@ -44,6 +45,7 @@ export function createObservationPublisher(publisher: JetStreamPublisher): Publi
       msgId: observation.observationId,
       signal,
     });
+    observationPublished(observation, observationKindOf(observation));
   };
 }
 

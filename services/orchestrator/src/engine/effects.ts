@@ -10,9 +10,21 @@
  *   outbox row's id is the event's id, unique even for the decider's re-sends of one command.
  * - Webhook calls and notifications are not published: the webhook dispatcher and the notifier
  *   follow the log with their own checkpointed subscriptions.
+ * - Tracing (docs/observability.md): while it is on, each message is a `create` span, child of
+ *   whatever span is active when the decision is made (the ingest of the observation or verdict
+ *   that caused it), and its row stores that span's `traceparent`/`tracestate`, which the relay
+ *   publishes later (maybe after a restart) so that the agent's or analyzer's work joins the trace.
  */
 import type { OutboxMessage } from '@aviary/event-store';
-import { analysisRequestSubject, commandSubject, type MessagingNamespace } from '@aviary/messaging';
+import {
+  analysisRequestSubject,
+  commandSubject,
+  headersWithSpan,
+  type MessagingNamespace,
+  messagingAttributes,
+  SpanKinds,
+  subjectTemplate,
+} from '@aviary/messaging';
 import type { AgentCommandJson, AnalysisRequestJson } from '@aviary/proto';
 
 const COMMAND_EVENTS = new Set([
@@ -50,25 +62,84 @@ export function outboxMessagesOf(
     if (COMMAND_EVENTS.has(event.type)) {
       const command = (event.data as { command?: AgentCommandJson }).command;
       if (command?.commandId === undefined || command.cluster === undefined) continue;
+      const subject = commandSubject(command.cluster, namespace);
       messages.push({
         id: event.id,
-        subject: commandSubject(command.cluster, namespace),
+        subject,
         payload: encoder.encode(JSON.stringify(command)),
-        headers: { ...headers, [OUTBOX_MSG_ID_HEADER]: command.commandId },
+        headers: {
+          ...traced(headers, subject, event, {
+            'aviary.command.id': command.commandId,
+            'aviary.command.action': actionOf(command),
+            'aviary.release.id': command.releaseId ?? '',
+            'aviary.cluster': command.cluster,
+          }),
+          [OUTBOX_MSG_ID_HEADER]: command.commandId,
+        },
       });
     } else if (event.type === 'AnalysisRequested') {
       const request = (event.data as { request?: AnalysisRequestJson }).request;
       if (request?.requestId === undefined) continue;
+      const subject = analysisRequestSubject(namespace);
       messages.push({
         id: event.id,
-        subject: analysisRequestSubject(namespace),
+        subject,
         payload: encoder.encode(JSON.stringify(request)),
-        headers: { ...headers, [OUTBOX_MSG_ID_HEADER]: request.requestId },
+        headers: {
+          ...traced(headers, subject, event, {
+            'aviary.request.id': request.requestId,
+            'aviary.release.id': request.releaseId ?? '',
+            'aviary.cluster': request.cluster ?? '',
+            'aviary.check': request.checkName ?? '',
+          }),
+          [OUTBOX_MSG_ID_HEADER]: request.requestId,
+        },
       });
     }
   }
   return messages;
 }
+
+/**
+ * `headers` with the trace context of a `create` span for this message (ended at once: the
+ * decision is made); `headers` untouched while tracing is off.
+ */
+function traced(
+  headers: Readonly<Record<string, string>>,
+  subject: string,
+  event: EffectEvent,
+  attributes: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  return headersWithSpan(
+    `create ${subjectTemplate(subject)}`,
+    {
+      kind: SpanKinds.Producer,
+      attributes: messagingAttributes(subject, 'create', {
+        ...attributes,
+        'aviary.event.id': event.id,
+        'aviary.event.type': event.type,
+      }),
+    },
+    headers,
+  );
+}
+
+/** The command's action, its oneof field (`setRoutes`, `scaleCanary`, …). */
+function actionOf(command: AgentCommandJson): string {
+  for (const key of Object.keys(command)) if (ACTIONS.has(key)) return key;
+  return 'unknown';
+}
+
+const ACTIONS = new Set([
+  'initializeTarget',
+  'scaleCanary',
+  'setRoutes',
+  'promoteCanary',
+  'scaleCanaryToZero',
+  'finalizeTarget',
+  'renewLease',
+  'revertPrimary',
+]);
 
 /** True for the effect events that carry an agent command. */
 export const isCommandEvent = (type: string): boolean => COMMAND_EVENTS.has(type);

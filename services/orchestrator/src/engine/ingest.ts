@@ -14,6 +14,7 @@
 import { AviaryError, ErrorCode } from '@aviary/core';
 import {
   analysisResultSubject,
+  consumeWithSpan,
   type MessagingNamespace,
   type NatsClient,
   streamNames,
@@ -95,7 +96,8 @@ export async function startIngest(options: IngestOptions): Promise<Ingest> {
       return;
     }
     try {
-      await work(json);
+      // Continues the sender's trace (docs/observability.md): decisions made now are its children.
+      await consumeWithSpan(message.subject, message.headers, {}, () => work(json));
       stats.acked += 1;
       message.ack();
     } catch (error) {
