@@ -18,7 +18,11 @@
  *   carry traffic; a timer checks it, serialized with command handling.
  * - Heartbeats every `intervalMs` on `<root>.v1.cluster.<cluster>.obs.heartbeat`, the first at
  *   start.
+ * - At start, `resume` (`resume.ts`) reads back every target's routes from the cluster, in the
+ *   same one-at-a-time loop, publishes them and re-tracks the canaries carrying traffic in the
+ *   lease: a restarted agent forgets none it is responsible for.
  */
+import { AviaryError, ErrorCode } from '@aviary/core';
 import type { MessagingNamespace, NatsClient } from '@aviary/messaging';
 import {
   type AgentCommand,
@@ -45,6 +49,7 @@ import {
   heartbeatObservation,
   routesAppliedObservation,
 } from './messaging/observations.ts';
+import type { RouteResumer } from './resume.ts';
 
 export interface HeartbeatOptions {
   readonly intervalMs: number;
@@ -55,11 +60,21 @@ export interface HeartbeatOptions {
 
 export interface AgentOptions {
   readonly cluster: string;
-  readonly nats: Pick<NatsClient, 'jetstream' | 'jetstreamManager'>;
+  /** Commands from JetStream (the durable consumer); unused when `commands` is given. */
+  readonly nats?: Pick<NatsClient, 'jetstream' | 'jetstreamManager'>;
+  /**
+   * Another command transport instead of `nats` (`aviary dev`: `inProcessCommands` on its
+   * in-process bus): starts consuming, handing each command to `onMessage`.
+   */
+  readonly commands?: (
+    onMessage: (message: CommandMessage, signal: AbortSignal) => Promise<void>,
+  ) => CommandConsumer;
   readonly messagingNamespace: MessagingNamespace;
   readonly handler: CommandHandler;
   readonly publish: PublishObservation;
   readonly lease: Lease;
+  /** Reads back each target's routes at start (`resume.ts`); none: nothing is resumed. */
+  readonly resume?: RouteResumer;
   readonly heartbeat: HeartbeatOptions;
   readonly logger: ConsumerLogger;
   readonly nowMs: () => number;
@@ -142,6 +157,7 @@ export function createAgent(options: AgentOptions): Agent {
   let heartbeatInFlight: Promise<void> | undefined;
   let heartbeatSeq = 0;
   let chain: Promise<unknown> = Promise.resolve();
+  let resuming: Promise<void> | undefined;
 
   /** Command handling and lease reverts never interleave. */
   function serially<T>(work: () => Promise<T>): Promise<T> {
@@ -308,17 +324,33 @@ export function createAgent(options: AgentOptions): Agent {
 
   return {
     start() {
-      consumer = startCommandConsumer(
-        {
-          nats: options.nats,
-          namespace: options.messagingNamespace,
-          cluster,
-          logger,
-          ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
-          ...(options.consumerRetryMs !== undefined ? { retryMs: options.consumerRetryMs } : {}),
-        },
-        (message, s) => serially(() => onCommand(message, s)),
-      );
+      const onMessage = (message: CommandMessage, s: AbortSignal) =>
+        serially(() => onCommand(message, s));
+      const { nats, commands } = options;
+      if (commands !== undefined) {
+        consumer = commands(onMessage);
+      } else if (nats !== undefined) {
+        consumer = startCommandConsumer(
+          {
+            nats,
+            namespace: options.messagingNamespace,
+            cluster,
+            logger,
+            ...(options.ackWaitMs !== undefined ? { ackWaitMs: options.ackWaitMs } : {}),
+            ...(options.consumerRetryMs !== undefined ? { retryMs: options.consumerRetryMs } : {}),
+          },
+          onMessage,
+        );
+      } else {
+        throw new AviaryError(ErrorCode.Config, 'the agent needs `nats` or `commands`');
+      }
+      if (options.resume !== undefined) {
+        resuming = options.resume
+          .run({ serially, publish, startedAtMs, signal })
+          .catch((error: unknown) => {
+            if (!signal.aborted) logger.error({ err: error }, 'resuming the routes failed');
+          });
+      }
       sendHeartbeat();
       heartbeatTimer = setInterval(sendHeartbeat, options.heartbeat.intervalMs);
       const checkMs =
@@ -331,6 +363,7 @@ export function createAgent(options: AgentOptions): Agent {
       controller.abort(new Error('agent stopped'));
       await consumer?.stop();
       await heartbeatInFlight;
+      await resuming;
       await chain;
     },
     stats: () => ({ ...stats }),

@@ -375,6 +375,12 @@ export interface BootstrapOptions {
    * is ready and the Services exist, before the target is scaled to zero.
    */
   readonly routing?: (signal: AbortSignal) => Promise<void>;
+  /**
+   * Annotations the primary must carry (the HPA, router and apex Service of the target, read
+   * back by `finalizeTarget` and by a restarted agent): set on a new primary, patched onto an
+   * existing one when they differ.
+   */
+  readonly primaryAnnotations?: Readonly<Record<string, string>>;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -396,6 +402,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * Flagger's `IsPrimaryReady`, with the progress deadline Flagger takes from the Canary taken from
+ * the Deployment (`progressDeadlineSeconds`, 600 s by default, copied from the target): past it, a
+ * primary whose pods are still unavailable is not ready and will not be (`retriable: false`).
+ */
+export function primaryReadinessOf(primary: V1Deployment, nowMs: number): Readiness {
+  const seconds = primary.spec?.progressDeadlineSeconds;
+  return deploymentReadiness(primary, {
+    nowMs,
+    ...(seconds !== undefined ? { progressDeadlineSeconds: seconds } : {}),
+  });
+}
+
+/**
  * Polls the primary until it is ready, its readiness can no longer come (progress deadline), it
  * is gone, or `waitMs` has passed; answers the last readiness and the primary as last read.
  */
@@ -409,13 +428,13 @@ async function waitForPrimary(
   const name = primary.metadata?.name ?? '';
   const deadline = options.nowMs() + (options.readyWaitMs ?? 0);
   let current = primary;
-  let readiness = deploymentReadiness(current, { nowMs: options.nowMs() });
+  let readiness = primaryReadinessOf(current, options.nowMs());
   while (!readiness.ready && readiness.retriable && options.nowMs() < deadline) {
     await sleep(Math.min(options.readyPollMs ?? 100, deadline - options.nowMs()), signal);
     const read = await kube.get('Deployment', namespace, name, signal);
     if (read === undefined) break;
     current = read;
-    readiness = deploymentReadiness(current, { nowMs: options.nowMs() });
+    readiness = primaryReadinessOf(current, options.nowMs());
   }
   return { primary: current, readiness };
 }
@@ -485,13 +504,28 @@ export async function bootstrapTarget(
   }
   // A new primary runs the target's configs: copies are synced. An existing one keeps its own.
   await ensureConfigCopies(kube, configs, spec.name, existingPrimary === undefined, signal, log);
-  const ensured = await ensure(
-    kube,
-    'Deployment',
-    desiredPrimary(target, configs, revision.id),
-    signal,
-    log,
-  );
+  const wanted = options.primaryAnnotations ?? {};
+  const desired = desiredPrimary(target, configs, revision.id);
+  desired.metadata = {
+    ...desired.metadata,
+    annotations: { ...desired.metadata?.annotations, ...wanted },
+  };
+  let ensured = await ensure(kube, 'Deployment', desired, signal, log);
+  const current = ensured.metadata?.annotations ?? {};
+  if (Object.entries(wanted).some(([k, v]) => current[k] !== v)) {
+    // Metadata only: the primary's generation (and pods) do not change.
+    const patched = await kube.mergePatch(
+      'Deployment',
+      spec.namespace,
+      primaryName(spec.name),
+      { metadata: { annotations: { ...wanted } } },
+      signal,
+    );
+    if (patched !== undefined) {
+      ensured = patched;
+      log.updated.push(`Deployment/${primaryName(spec.name)}`);
+    }
+  }
 
   // 2. Nothing routes to the primary before it is ready.
   const { primary, readiness: primaryReadiness } = await waitForPrimary(

@@ -26,6 +26,7 @@ import {
   type ServiceSpec,
 } from '@aviary/proto';
 import { create, fromJson, type JsonValue } from '@bufbuild/protobuf';
+import type { V1Deployment } from '@kubernetes/client-node';
 import {
   bootstrapTarget,
   canaryServiceName,
@@ -43,8 +44,17 @@ import {
 import { KubeApiError, type KubeClient, type KubeKind } from './kube/kube-client.ts';
 import { guardKubeClient, NotGrantedError } from './kube/permissions.ts';
 import { updateWithRetry } from './kube/update.ts';
-import { isOwned, NotOwnedError, REVISION_ANNOTATION, TARGET_ANNOTATION } from './ownership.ts';
+import {
+  HPA_ANNOTATION,
+  isOwned,
+  NotOwnedError,
+  REVISION_ANNOTATION,
+  ROUTER_ANNOTATION,
+  SERVICE_ANNOTATION,
+  TARGET_ANNOTATION,
+} from './ownership.ts';
 import { deploymentReadiness } from './readiness.ts';
+import { previousTemplateAnnotations, RevertRefusedError, revertPrimary } from './revert.ts';
 import { computeRevision, MissingConfigError, readTrackedConfigs } from './revision.ts';
 import { createRouter, trafficRouterKindOf } from './routers/create-router.ts';
 import {
@@ -64,6 +74,8 @@ export const CommandReason = {
   WrongCluster: 'WrongCluster',
   UnsupportedRouter: 'UnsupportedRouter',
   NotOwned: 'NotOwned',
+  /** `revertPrimary`: the primary has no saved template of the revision asked for (`revert.ts`). */
+  NoPreviousRevision: 'NoPreviousRevision',
   NotFound: 'NotFound',
   StaleRevision: 'StaleRevision',
   MissingConfig: 'MissingConfig',
@@ -130,6 +142,15 @@ class Rejection extends Error {
 }
 
 class Retriable extends Error {
+  readonly reason: CommandReason;
+  constructor(reason: CommandReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** A `FAILED` result that trying again cannot change (e.g. past a progress deadline). */
+class Terminal extends Error {
   readonly reason: CommandReason;
   constructor(reason: CommandReason, message: string) {
     super(message);
@@ -284,12 +305,19 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
           nowMs,
           readyWaitMs: primaryReadyWaitMs,
           routing: (s) => router.reconcile(routerTarget, s),
+          primaryAnnotations: {
+            [ROUTER_ANNOTATION]: routerKindOf(c.value.router),
+            [SERVICE_ANNOTATION]: spec.service.name,
+            ...(spec.hpaName !== undefined ? { [HPA_ANNOTATION]: spec.hpaName } : {}),
+          },
         });
-        if (!result.primaryReadiness.ready) {
-          throw new Retriable(
-            CommandReason.PrimaryNotReady,
-            `${primaryName(name)}.${namespace} not ready: ${result.primaryReadiness.reason}`,
-          );
+        const readiness = result.primaryReadiness;
+        if (!readiness.ready) {
+          const message = `${primaryName(name)}.${namespace} not ready: ${readiness.reason}`;
+          // Past its progress deadline the primary will not become ready: a final FAILED, so
+          // that the orchestrator rolls back now (Flagger's non-retriable readiness error).
+          if (!readiness.retriable) throw new Terminal(CommandReason.PrimaryNotReady, message);
+          throw new Retriable(CommandReason.PrimaryNotReady, message);
         }
         return { generation: result.primaryGeneration };
       }
@@ -369,6 +397,8 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
                 ...primary.metadata,
                 annotations: {
                   ...primary.metadata?.annotations,
+                  // The template replaced, saved for a halt-and-revert (`revert.ts`).
+                  ...previousTemplateAnnotations(primary, revision.id),
                   [REVISION_ANNOTATION]: revision.id,
                 },
               },
@@ -393,6 +423,13 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
         }
         return { generation: result.object.metadata?.generation ?? 0 };
       }
+      case 'revertPrimary':
+        try {
+          return await revertPrimary(kube, namespace, name, c.value.revisionId, signal);
+        } catch (error) {
+          if (!(error instanceof RevertRefusedError)) throw error;
+          throw new Rejection(error.reason, error.message);
+        }
       case 'finalizeTarget':
         return finalize(namespace, name, c.value.service, c.value.router, signal);
       case 'renewLease':
@@ -432,6 +469,29 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
     const primary = await kube.get('Deployment', namespace, primaryName(name), signal);
     const primaryReplicas = primary?.spec?.replicas ?? 0;
     return primaryReplicas > 0 ? primaryReplicas : 1;
+  }
+
+  /**
+   * The name of the target's `<hpa>-primary`: from the primary's `aviary.dev/hpa`; for a primary
+   * bootstrapped before that annotation existed, Flagger's usual naming (the HPA named after the
+   * target, `<name>-primary`), taken only if that copy is owned, of this target, and scales
+   * `<name>-primary`. (Finding any other name would need `list` on HPAs, which the RBAC manifest
+   * does not grant.)
+   */
+  async function hpaCopyOf(
+    namespace: string,
+    name: string,
+    primary: V1Deployment | undefined,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
+    const annotated = primary?.metadata?.annotations?.[HPA_ANNOTATION];
+    if (annotated !== undefined && annotated !== '') return primaryName(annotated);
+    if (primary === undefined) return undefined;
+    const candidate = primaryName(name);
+    const copy = await kube.get('HorizontalPodAutoscaler', namespace, candidate, signal);
+    const ref = copy?.spec?.scaleTargetRef;
+    const scalesPrimary = ref?.kind === 'Deployment' && ref.name === primaryName(name);
+    return isOwned(copy) && scalesPrimary ? candidate : undefined;
   }
 
   async function finalize(
@@ -474,7 +534,13 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
       signal,
     );
     await router.finalize(routerTargetOf(spec, service), signal);
+    // `<hpa>-primary` first (it scales the primary), as Flagger's garbage collection removes it
+    // with the Canary; its name is on the primary since `initializeTarget`.
+    const hpaCopy = await hpaCopyOf(namespace, name, primary, signal);
     const generated: [KubeKind, string][] = [
+      ...(hpaCopy !== undefined
+        ? [['HorizontalPodAutoscaler', hpaCopy] as [KubeKind, string]]
+        : []),
       ['Deployment', primaryName(name)],
       ['Service', primaryName(spec.service.name)],
       ['Service', canaryServiceName(spec.service.name)],
@@ -556,6 +622,7 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
       });
       if (error instanceof Rejection) handled = rejected(error.reason, error.message);
       else if (error instanceof Retriable) handled = failed(error.reason, error.message, true);
+      else if (error instanceof Terminal) handled = failed(error.reason, error.message, false);
       else if (error instanceof NotOwnedError)
         handled = rejected(CommandReason.NotOwned, error.message);
       else if (error instanceof NotGrantedError)

@@ -8,7 +8,8 @@
  * `command_id` and an id `<cluster>:lease-expired:<namespace>/<name>:<lapse ms>`.
  *
  * Time is injected (`nowMs`); `check` does the work and is called by the agent on a timer, or by
- * tests directly. Only canaries whose routes were set since the agent started are known.
+ * tests directly. The canaries known are those whose routes were set since the agent started and
+ * those a restarted agent read back from the cluster (`resume.ts`).
  */
 import { type Observation, RouterKind } from '@aviary/proto';
 import { routesAppliedObservation } from './messaging/observations.ts';

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { AviaryError, ErrorCode } from '@aviary/core';
 import {
+  agentInboxPrefix,
   connectNats,
   createJetStreamPublisher,
   isValidClusterName,
@@ -38,6 +39,7 @@ import {
   subjectOfObservation,
 } from './messaging/observation-publisher.ts';
 import { createObserver } from './observer.ts';
+import { createRouteResumer } from './resume.ts';
 import { createRouter } from './routers/create-router.ts';
 
 const SERVICE = 'cluster-agent';
@@ -74,6 +76,8 @@ const configSchema = z.object({
   heartbeatIntervalMs: configFields.durationMs().default(10_000),
   /** AVIARY_LEASE_MS: time without a command after which canaries go back to the primary. */
   leaseMs: configFields.durationMs().default(300_000),
+  /** AVIARY_OBSERVATION_OUTBOX_LIMIT: observations kept while NATS is away before observing pauses. */
+  observationOutboxLimit: z.number().int().min(1).default(10_000),
   /**
    * AVIARY_AGENT_NAMESPACE: the agent's own namespace, holding its stored command results
    * (ConfigMap `aviary-agent-<cluster>-results`); created if missing and allowed.
@@ -130,6 +134,8 @@ await runService({
       name: `aviary-${SERVICE}-${cluster}`,
       logger,
       signal,
+      // A private reply inbox: the agent's NATS user may subscribe only there (nats-permissions).
+      inboxPrefix: agentInboxPrefix(cluster, namespace),
       ...natsConnectOptions(config),
     });
     onStop('nats', () => nats.close());
@@ -165,6 +171,20 @@ await runService({
         publish(subjectOfObservation(cluster, observation, namespace), observation, s),
       logger,
     });
+    // Created before the agent, which resumes each target's routes from its primaries (listed by
+    // the observer's informer); started after it.
+    const observer = createObserver({
+      kc,
+      kube,
+      cluster,
+      messagingNamespace: namespace,
+      publish,
+      nowMs,
+      logger,
+      outboxLimit: config.observationOutboxLimit,
+      ...(config.watchNamespace !== undefined ? { namespace: config.watchNamespace } : {}),
+      ...(config.targetSelector !== undefined ? { targetSelector: config.targetSelector } : {}),
+    });
     const agent = createAgent({
       cluster,
       nats,
@@ -172,6 +192,15 @@ await runService({
       handler: createCommandHandler({ kube, cluster, nowMs, results, logger }),
       publish,
       lease,
+      resume: createRouteResumer({
+        cluster,
+        kube,
+        routerFor: (kind) => createRouter(kind, kube),
+        lease,
+        primaries: (s) => observer.primaries(s),
+        nowMs,
+        logger,
+      }),
       heartbeat: {
         intervalMs: config.heartbeatIntervalMs,
         labels: config.clusterLabels,
@@ -183,17 +212,6 @@ await runService({
     agent.start();
     onStop('agent', () => agent.stop());
 
-    const observer = createObserver({
-      kc,
-      kube,
-      cluster,
-      messagingNamespace: namespace,
-      publish,
-      nowMs,
-      logger,
-      ...(config.watchNamespace !== undefined ? { namespace: config.watchNamespace } : {}),
-      ...(config.targetSelector !== undefined ? { targetSelector: config.targetSelector } : {}),
-    });
     onStop('observer', () => observer.stop());
     await observer.start();
     logger.info(

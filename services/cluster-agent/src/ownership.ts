@@ -15,6 +15,17 @@ export const TARGET_ANNOTATION = 'aviary.dev/target';
 export const REVISION_ANNOTATION = 'aviary.dev/revision';
 /** On `<name>-primary`: the target's name, so that a restarted agent finds its targets. */
 export const PRIMARY_OF_LABEL = 'aviary.dev/primary-of';
+/**
+ * On `<name>-primary`, set by `initializeTarget`: the target's HPA (`hpaName`), so that
+ * `finalizeTarget`, which does not carry it, deletes `<hpa>-primary` too.
+ */
+export const HPA_ANNOTATION = 'aviary.dev/hpa';
+/**
+ * On `<name>-primary`, set by `initializeTarget`: the router kind (`istio`, `gateway-api`, …) and
+ * the apex Service, so that a restarted agent can read the target's routes again.
+ */
+export const ROUTER_ANNOTATION = 'aviary.dev/router';
+export const SERVICE_ANNOTATION = 'aviary.dev/service';
 
 export function isOwned(object: { metadata?: V1ObjectMeta } | undefined): boolean {
   return object?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;

@@ -617,6 +617,45 @@ describe('kube-sim with the real @kubernetes/client-node', () => {
     }
   });
 
+  it('ends held-back watches with 410 Expired, so that an informer relists what it missed', async () => {
+    const { core, kc, sim: s } = await cluster();
+    await core.createNamespacedConfigMap({ namespace: 'default', body: configMap('kept', {}) });
+    await core.createNamespacedConfigMap({ namespace: 'default', body: configMap('gone', {}) });
+    const informer = makeInformer(kc, '/api/v1/namespaces/default/configmaps', () =>
+      core.listNamespacedConfigMap({ namespace: 'default' }),
+    );
+    const seen: string[] = [];
+    informer.on('add', (o) => seen.push(`add ${o.metadata?.name}`));
+    informer.on('update', (o) => seen.push(`update ${o.metadata?.name} ${o.data?.k}`));
+    informer.on('delete', (o) => seen.push(`delete ${o.metadata?.name}`));
+    await informer.start();
+    try {
+      expect([...seen].sort()).toEqual(['add gone', 'add kept']);
+      // Changes the watch never delivers…
+      s.cluster('eu-1').holdWatches();
+      await core.patchNamespacedConfigMap(
+        { name: 'kept', namespace: 'default', body: { data: { k: 'v2' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await core.deleteNamespacedConfigMap({ name: 'gone', namespace: 'default' });
+      await core.createNamespacedConfigMap({ namespace: 'default', body: configMap('new', {}) });
+      await new Promise((r) => setTimeout(r, 100));
+      expect([...seen].sort()).toEqual(['add gone', 'add kept']);
+      // …until the watch expires: the informer relists and reports each difference once.
+      s.cluster('eu-1').expireWatches();
+      await expect.poll(() => seen.length).toBe(5);
+      expect(seen.slice(2).sort()).toEqual(['add new', 'delete gone', 'update kept v2']);
+      expect(
+        informer
+          .list()
+          .map((o) => o.metadata?.name)
+          .sort(),
+      ).toEqual(['kept', 'new']);
+    } finally {
+      await informer.stop();
+    }
+  });
+
   it('serves discovery documents and the version', async () => {
     const { sim: s } = await cluster();
     const url = s.cluster('eu-1').url;

@@ -51,6 +51,17 @@ export interface SimulatedCluster {
   kubeconfig(): string;
   /** Ends open watch streams, as an API server restart does; clients must re-watch or relist. */
   dropWatches(): void;
+  /**
+   * Holds back every change from the open watches (events and bookmarks) until `expireWatches`,
+   * so that clients miss them.
+   */
+  holdWatches(): void;
+  /**
+   * Forgets the history (`store.compact()`) and ends every open watch with a `410 Expired` ERROR
+   * event, as an API server does when a watch's version was compacted away: clients relist, and
+   * so see what they missed. Releases `holdWatches`.
+   */
+  expireWatches(): void;
   close(): Promise<void>;
 }
 
@@ -135,6 +146,11 @@ export async function startCluster(
     traffic,
     kubeconfig: () => kubeconfigOf([{ name, url }]),
     dropWatches: () => handler.closeWatches(),
+    holdWatches: () => handler.holdWatches(),
+    expireWatches: () => {
+      store.compact();
+      handler.expireWatches();
+    },
     close() {
       closed ??= new Promise<void>((resolve) => {
         controllers?.stop();

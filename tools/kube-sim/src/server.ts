@@ -3,6 +3,7 @@ import { coreVersions, group, groupList, resourceList, SERVER_VERSION } from './
 import {
   badRequest,
   conflict,
+  expired,
   invalid,
   KubeApiError,
   methodNotAllowed,
@@ -48,6 +49,18 @@ export interface ApiHandler {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Ends every open watch stream (as an API server restart would). */
   closeWatches(): void;
+  /**
+   * Holds back every change from the open watch streams (no events, no bookmarks) until
+   * `expireWatches`: the watches fall behind, as behind an API server whose watch cache lags.
+   */
+  holdWatches(): void;
+  /**
+   * Ends every open watch stream with a `410 Expired` ERROR event, as an API server does when the
+   * version a watch stands at has been compacted away; releases `holdWatches`. With the store's
+   * history compacted first, clients that re-watch from their last version get 410 too and must
+   * relist.
+   */
+  expireWatches(): void;
 }
 
 interface ResourceRoute {
@@ -290,7 +303,9 @@ function applyPatch(
 }
 
 export function createApiHandler(store: ClusterStore, options: ApiHandlerOptions): ApiHandler {
-  const openWatches = new Set<() => void>();
+  /** Each open watch: how to end it, and how to end it with a 410 Expired ERROR event. */
+  const openWatches = new Map<() => void, () => void>();
+  let held = false;
 
   function checkBody(route: ResourceRoute, body: JsonObject, name: string | undefined): void {
     if (body.kind !== undefined && body.kind !== route.type.kind) {
@@ -381,6 +396,7 @@ export function createApiHandler(store: ClusterStore, options: ApiHandlerOptions
       res.write(`${JSON.stringify({ type, object })}\n`);
     };
     const deliver = (event: StoredEvent): void => {
+      if (held) return;
       if (event.resource !== route.type) return;
       if (route.namespace !== undefined && event.namespace !== route.namespace) return;
       const now = matches(selectors, event.object);
@@ -418,6 +434,8 @@ export function createApiHandler(store: ClusterStore, options: ApiHandlerOptions
     if (bookmarks) {
       timers.push(
         setInterval(() => {
+          // A bookmark would move the client past the changes held back from it.
+          if (held) return;
           write('BOOKMARK', {
             kind: route.type.kind,
             apiVersion: apiVersionOf(route.type),
@@ -433,7 +451,15 @@ export function createApiHandler(store: ClusterStore, options: ApiHandlerOptions
       if (!res.writableEnded) res.end();
     };
     if (timeoutSeconds > 0) timers.push(setTimeout(stop, timeoutSeconds * 1000));
-    openWatches.add(stop);
+    openWatches.set(stop, () => {
+      write(
+        'ERROR',
+        expired(
+          `too old resource version: ${fromParam || '0'} (${store.compactedVersion})`,
+        ).toStatus() as unknown as JsonObject,
+      );
+      stop();
+    });
     req.on('close', stop);
     res.on('close', stop);
   }
@@ -758,7 +784,14 @@ export function createApiHandler(store: ClusterStore, options: ApiHandlerOptions
       route(req, res).catch((error: unknown) => sendError(res, error));
     },
     closeWatches() {
-      for (const stop of [...openWatches]) stop();
+      for (const stop of [...openWatches.keys()]) stop();
+    },
+    holdWatches() {
+      held = true;
+    },
+    expireWatches() {
+      held = false;
+      for (const expire of [...openWatches.values()]) expire();
     },
   };
 }

@@ -4,7 +4,7 @@ import type { V1Ingress } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createCommandHandler, type HandledCommand } from '../commands.ts';
-import { INFORMER_VERBS } from '../observer.ts';
+import { INFORMED_KINDS, INFORMER_VERBS } from '../observer.ts';
 import { TrafficRouterKind } from '../routers/traffic-router.ts';
 import {
   command,
@@ -25,7 +25,8 @@ import {
 } from './permissions.ts';
 
 const signal = new AbortController().signal;
-const manifest = (file: string) => new URL(`../../../../infra/kubernetes/${file}`, import.meta.url);
+const manifest = (file: string) =>
+  new URL(`../../../../infra/kubernetes/cluster-agent/${file}`, import.meta.url);
 
 interface K8sObject {
   apiVersion: string;
@@ -84,7 +85,7 @@ const required = () =>
     .sort();
 
 describe('the RBAC manifest', () => {
-  const rbac = load('cluster-agent-rbac.yaml');
+  const rbac = load('rbac.yaml');
 
   it('grants every verb in the agent’s permission table, and nothing else', () => {
     const role = only(rbac, 'ClusterRole');
@@ -121,7 +122,7 @@ describe('the RBAC manifest', () => {
     ]);
     expect(account.metadata.namespace).toBe('aviary-system');
 
-    const deployment = only(load('cluster-agent.yaml'), 'Deployment') as K8sObject & {
+    const deployment = only(load('deployment.yaml'), 'Deployment') as K8sObject & {
       spec: {
         replicas: number;
         strategy: { type: string };
@@ -130,6 +131,7 @@ describe('the RBAC manifest', () => {
             serviceAccountName: string;
             containers: {
               command: string[];
+              envFrom: { configMapRef?: { name: string } }[];
               env: { name: string; value?: string; valueFrom?: Record<string, unknown> }[];
             }[];
           };
@@ -144,8 +146,9 @@ describe('the RBAC manifest', () => {
     const container = pod.containers[0];
     expect(container?.command).toEqual(['node', 'services/cluster-agent/src/main.ts']);
     const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e]));
-    expect(env.AVIARY_CLUSTER_NAME?.value).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-    expect(env.AVIARY_NATS_URL?.value).toMatch(/^(nats|tls):\/\//);
+    // The cluster's name, labels and NATS URL come from the overlay's ConfigMap of each cluster
+    // (infra/kubernetes/overlays/clusters/<cluster>, checked in test/packaging).
+    expect(container?.envFrom).toEqual([{ configMapRef: { name: 'aviary-cluster-agent' } }]);
     for (const secret of ['AVIARY_NATS_USER', 'AVIARY_NATS_PASS']) {
       expect(env[secret]?.value, `${secret} is not written into the manifest`).toBeUndefined();
       expect(env[secret]?.valueFrom).toMatchObject({ secretKeyRef: { name: expect.any(String) } });
@@ -185,7 +188,8 @@ describe('the permission table', () => {
    */
   it('is used in full by the commands over every router', async () => {
     const used = new Set<string>();
-    for (const verb of INFORMER_VERBS) used.add(`Deployment:${verb}`);
+    for (const kind of INFORMED_KINDS)
+      for (const verb of INFORMER_VERBS) used.add(`${kind}:${verb}`);
     for (const router of Object.values(TrafficRouterKind)) {
       await lifecycle(router, (kind, verb) => used.add(`${kind}:${verb}`));
     }

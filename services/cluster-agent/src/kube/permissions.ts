@@ -23,6 +23,7 @@ import {
   type KubeKind,
   type KubeObjects,
 } from './kube-client.ts';
+import { tracedKubeCall } from './kube-telemetry.ts';
 
 export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
@@ -80,14 +81,15 @@ export const AGENT_PERMISSIONS: { readonly [K in KubeKind]: KindPermissions } = 
   // `<svc>`, `<svc>-primary`, `<svc>-canary`: created by the bootstrap, put back when they drift
   // (update), the apex pointed at the target and the others deleted by finalize.
   Service: { verbs: ['get', 'create', 'update', 'delete'] },
-  // Tracked ConfigMaps read for revisions; `-primary` copies created, synced at promotion
+  // Tracked ConfigMaps read for revisions and watched by the observer's informers (list,
+  // watch: a changed config is a new revision); `-primary` copies created, synced at promotion
   // (update) and deleted by finalize; the command results (`command-results.ts`), one ConfigMap
   // updated with its resourceVersion.
-  ConfigMap: { verbs: ['get', 'create', 'update', 'delete'] },
+  ConfigMap: { verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
   // Tracked Secrets, the same way as ConfigMaps (Flagger copies them too).
-  Secret: { verbs: ['get', 'create', 'update', 'delete'] },
-  // The target's HPA read, its `-primary` copy created.
-  HorizontalPodAutoscaler: { verbs: ['get', 'create'] },
+  Secret: { verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
+  // The target's HPA read, its `-primary` copy created, and deleted by finalize.
+  HorizontalPodAutoscaler: { verbs: ['get', 'create', 'delete'] },
   // nginx router: the apex Ingress read, `<svc>-canary` created, its annotations set, deleted.
   Ingress: { verbs: ['get', 'create', 'update', 'delete'] },
   // istio router: VirtualService `<svc>`, DestinationRules `<svc>-primary`/`<svc>-canary`.
@@ -172,6 +174,9 @@ export function guardKubeClient(
   onCall?: (kind: KubeKind, verb: KubeVerb) => void,
 ): KubeClient {
   if (onCall === undefined && (kube as { [GUARDED]?: true })[GUARDED] === true) return kube;
+  // Every call, refused ones included, is a span and a count (kube-telemetry.ts).
+  const traced = <T>(kind: KubeKind, verb: KubeVerb, namespace: string, call: () => Promise<T>) =>
+    tracedKubeCall(KUBE_RESOURCES[kind].resource, verb, namespace, call);
   const check = (kind: KubeKind, verb: KubeVerb) => {
     requireGranted(kind, [verb]);
     onCall?.(kind, verb);
@@ -179,8 +184,10 @@ export function guardKubeClient(
   const guarded: KubeClient & { [GUARDED]: true } = {
     [GUARDED]: true,
     async get<K extends KubeKind>(kind: K, namespace: string, name: string, signal: AbortSignal) {
-      check(kind, PORT_VERBS.get);
-      return kube.get(kind, namespace, name, signal);
+      return traced(kind, PORT_VERBS.get, namespace, () => {
+        check(kind, PORT_VERBS.get);
+        return kube.get(kind, namespace, name, signal);
+      });
     },
     async create<K extends KubeKind>(
       kind: K,
@@ -188,8 +195,10 @@ export function guardKubeClient(
       object: KubeObjects[K],
       signal: AbortSignal,
     ) {
-      check(kind, PORT_VERBS.create);
-      return kube.create(kind, namespace, object, signal);
+      return traced(kind, PORT_VERBS.create, namespace, () => {
+        check(kind, PORT_VERBS.create);
+        return kube.create(kind, namespace, object, signal);
+      });
     },
     async replace<K extends KubeKind>(
       kind: K,
@@ -197,8 +206,10 @@ export function guardKubeClient(
       object: KubeObjects[K],
       signal: AbortSignal,
     ) {
-      check(kind, PORT_VERBS.replace);
-      return kube.replace(kind, namespace, object, signal);
+      return traced(kind, PORT_VERBS.replace, namespace, () => {
+        check(kind, PORT_VERBS.replace);
+        return kube.replace(kind, namespace, object, signal);
+      });
     },
     async mergePatch<K extends KubeKind>(
       kind: K,
@@ -207,12 +218,16 @@ export function guardKubeClient(
       patch: Record<string, unknown>,
       signal: AbortSignal,
     ) {
-      check(kind, PORT_VERBS.mergePatch);
-      return kube.mergePatch(kind, namespace, name, patch, signal);
+      return traced(kind, PORT_VERBS.mergePatch, namespace, () => {
+        check(kind, PORT_VERBS.mergePatch);
+        return kube.mergePatch(kind, namespace, name, patch, signal);
+      });
     },
     async delete(kind: KubeKind, namespace: string, name: string, signal: AbortSignal) {
-      check(kind, PORT_VERBS.delete);
-      return kube.delete(kind, namespace, name, signal);
+      return traced(kind, PORT_VERBS.delete, namespace, () => {
+        check(kind, PORT_VERBS.delete);
+        return kube.delete(kind, namespace, name, signal);
+      });
     },
   };
   return guarded;
