@@ -4,7 +4,8 @@
  * `stop()` ends it by its pid and removes its data.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,12 @@ export async function startTestPrometheus(options: {
   readonly targets: readonly string[];
   readonly job?: string;
 }): Promise<TestPrometheus> {
+  // A missing binary fails here, at once and by name, not as a timeout waiting for data.
+  await access(PROMETHEUS_BIN, constants.X_OK).catch((error: unknown) => {
+    throw new Error(
+      `no Prometheus binary at ${PROMETHEUS_BIN} (install Debian's prometheus, as .ci/run does, or set AVIARY_TEST_PROMETHEUS_BIN): ${error instanceof Error ? error.message : String(error)}`,
+    );
+  });
   const dataDir = await mkdtemp(join(tmpdir(), 'aviary-test-prometheus-'));
   const config = join(dataDir, 'prometheus.yml');
   await writeFile(
@@ -53,6 +60,10 @@ export async function startTestPrometheus(options: {
   );
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
+  });
+  // A spawn failure is reported with the stderr (and is not an uncaught exception).
+  child.on('error', (error) => {
+    stderr += `failed to start ${PROMETHEUS_BIN}: ${error.message}\n`;
   });
   return {
     address: `http://127.0.0.1:${port}`,

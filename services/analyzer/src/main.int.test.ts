@@ -10,6 +10,7 @@ import { createLogger } from '@aviary/platform';
 import { type LogLine, spawnService } from '@aviary/platform/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testEnv, uniqueName } from '../../../test/env.ts';
+import { countsBucketName } from './service/count-history.ts';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 const byMsg = (msg: string) => (line: LogLine) => line.msg === msg;
@@ -28,9 +29,12 @@ beforeEach(async () => {
 
 afterEach(async () => {
   const jsm = await nats.jetstreamManager();
-  for (const stream of Object.values(streamNames(messagingNamespace(namespace)))) {
+  const ns = messagingNamespace(namespace);
+  for (const stream of Object.values(streamNames(ns))) {
     await jsm.streams.delete(stream).catch(() => false);
   }
+  // The comparison counts' KV bucket (a stream named KV_<bucket>).
+  await jsm.streams.delete(`KV_${countsBucketName(ns.streamPrefix)}`).catch(() => false);
   await nats.close();
 });
 

@@ -23,6 +23,8 @@ import {
 } from '@aviary/platform';
 import { createScheduler } from './scheduler/index.ts';
 import { startAnalysisService } from './service/analysis-service.ts';
+import { countsBucketName, KvCountHistory } from './service/count-history.ts';
+import { KvHistogramHistory } from './service/histogram-history.ts';
 import { parseMetricTemplates } from './service/metric-templates.ts';
 import { createProviders } from './service/providers.ts';
 
@@ -65,6 +67,11 @@ const configSchema = z.object({
   metricTemplatesFile: z.string().optional(),
   /** AVIARY_ROUND_INTERVAL_MS: the round timer (due requests, keep-alive of held ones). */
   roundIntervalMs: configFields.durationMs().default(15_000),
+  /**
+   * AVIARY_COMPARISON_COUNTS_TTL_MS: how long the canary-vs-primary counts of a release are kept
+   * in the `<PREFIX>_ANALYZER_COUNTS` KV bucket after their last window (default 48 h).
+   */
+  comparisonCountsTtlMs: configFields.durationMs().default(48 * 3_600_000),
   /** AVIARY_ANALYSIS_CONSUMER: the durable consumer's name. */
   analysisConsumer: z
     .string()
@@ -149,8 +156,19 @@ await runService({
       providers: providers.scheduled,
       roundMs: config.roundIntervalMs,
     });
+    const bucket = {
+      jetstream: nats.jetstream,
+      bucket: countsBucketName(namespace.streamPrefix),
+      ttlMs: config.comparisonCountsTtlMs,
+      replicas: config.streamReplicas,
+    };
+    // Counts and latency histograms of comparisons, in one bucket (keys `cmp.…` and `lat.…`).
+    const comparisonCounts = await KvCountHistory.open(bucket);
+    const latencyHistograms = await KvHistogramHistory.open(bucket);
     const service = await startAnalysisService(
       {
+        comparisonCounts,
+        latencyHistograms,
         nats,
         namespace,
         scheduler,

@@ -36,6 +36,12 @@ export interface DatadogSim {
   readonly series: SeriesStore;
   /** Answers the next `count` query requests with `status` (e.g. 500, 503, 429) instead of data. */
   injectFault(status: number, count?: number): void;
+  /**
+   * Throttles every organisation until `untilMs` on the simulator's clock, as when other tools
+   * spent the organisation's budget: 429 `Too many requests` with `X-RateLimit-Remaining: 0` and
+   * `X-RateLimit-Reset` counting down to `untilMs`. The requests still count.
+   */
+  throttle(untilMs: number): void;
   /** Query requests received, whatever their answer (including 429s). */
   readonly requestCount: number;
   close(): Promise<void>;
@@ -68,6 +74,7 @@ export async function startDatadogSim(options: DatadogSimOptions = {}): Promise<
   const series = new SeriesStore();
   const limiter = new RateLimiter();
   const faults: number[] = [];
+  let throttledUntilMs = Number.NEGATIVE_INFINITY;
   let requestCount = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -96,6 +103,19 @@ export async function startDatadogSim(options: DatadogSimOptions = {}): Promise<
     );
     if (!decision.allowed)
       return send(res, 429, { errors: ['Too many requests'] }, decision.headers);
+    const nowMs = now();
+    if (nowMs < throttledUntilMs) {
+      return send(
+        res,
+        429,
+        { errors: ['Too many requests'] },
+        {
+          ...decision.headers,
+          'X-RateLimit-Remaining': '0',
+          'X-RateLimit-Reset': String(Math.max(1, Math.ceil((throttledUntilMs - nowMs) / 1000))),
+        },
+      );
+    }
     const fault = faults.shift();
     if (fault !== undefined)
       return send(res, fault, { errors: [`injected fault ${fault}`] }, decision.headers);
@@ -127,6 +147,9 @@ export async function startDatadogSim(options: DatadogSimOptions = {}): Promise<
     series,
     injectFault(status, count = 1) {
       for (let i = 0; i < count; i++) faults.push(status);
+    },
+    throttle(untilMs) {
+      throttledUntilMs = untilMs;
     },
     get requestCount() {
       return requestCount;

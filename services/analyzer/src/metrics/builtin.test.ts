@@ -5,11 +5,14 @@ import {
   BuiltinMetric,
   builtinQuery,
   type CanaryRef,
+  canaryHistograms,
   FLAGGER_BUILTIN_QUERIES,
+  GroupedForm,
   groupedBuiltinQuery,
   groupKey,
   MetricRouter,
   splitGroupedResult,
+  splitHistogramResult,
   Track,
 } from './builtin.ts';
 import { type MetricSeries, type ProviderResult, ProviderResultStatus } from './provider.ts';
@@ -225,5 +228,150 @@ describe('splitGroupedResult', () => {
     expect(split.get(groupKey(eu, 'canary'))).toEqual({ status: 'ok', data: 120 });
     expect(split.get(groupKey(us, 'canary'))).toEqual({ status: 'ok', data: 80 });
     expect(split.get(groupKey(us, 'primary'))).toEqual({ status: 'no-data' });
+  });
+});
+
+describe('grouped latency histograms', () => {
+  const canaries: CanaryRef[] = [
+    { namespace: 'shop', target: 'cart' },
+    { namespace: 'team-b', target: 'api' },
+  ];
+  const bucket = (workload: string, track: string, le: string, value: number, ns = 'shop') =>
+    series({ namespace: ns, workload, track, le }, value);
+
+  it('sums increase() of each router’s bucket series by (namespace, workload, track, le)', () => {
+    const expected: Record<MetricRouter, [string, number]> = {
+      istio: ['istio_request_duration_milliseconds_bucket', 1],
+      linkerd: ['response_latency_ms_bucket', 1],
+      nginx: ['nginx_ingress_controller_request_duration_seconds_bucket', 1000],
+      contour: ['envoy_cluster_upstream_rq_time_bucket', 1],
+      gatewayapi: ['http_request_duration_seconds_bucket', 1000],
+    };
+    for (const router of Object.values(MetricRouter)) {
+      const grouped = groupedBuiltinQuery({
+        router,
+        metric: BuiltinMetric.RequestDuration,
+        form: GroupedForm.Histogram,
+        interval: '1m',
+        canaries,
+      });
+      const [metric, leScale] = expected[router];
+      expect(grouped.form).toBe(GroupedForm.Histogram);
+      expect(grouped.leScale).toBe(leScale);
+      expect(grouped.query).toMatch(/^sum by \(namespace, workload, track, le\) \(/);
+      expect(grouped.query).toContain(`increase(${metric}{`);
+      expect(grouped.query).not.toContain('histogram_quantile');
+      expect(grouped.entries).toHaveLength(4);
+    }
+    const withCluster = groupedBuiltinQuery({
+      router: MetricRouter.Istio,
+      metric: BuiltinMetric.RequestDuration,
+      form: GroupedForm.Histogram,
+      interval: '5m',
+      canaries: canaries.map((c) => ({ ...c, cluster: 'eu-1' })),
+      clusterLabel: 'cluster',
+    });
+    expect(withCluster.query).toMatch(/^sum by \(cluster, namespace, workload, track, le\)/);
+    expect(withCluster.query).toContain('[5m]');
+  });
+
+  it('exists for request-duration only', () => {
+    expect(() =>
+      groupedBuiltinQuery({
+        router: MetricRouter.Istio,
+        metric: BuiltinMetric.RequestSuccessRate,
+        form: GroupedForm.Histogram,
+        interval: '1m',
+        canaries,
+      }),
+    ).toThrow(ValidationError);
+  });
+
+  it('splits into per-canary cumulative histograms in ms, on the boundaries both tracks share', () => {
+    const grouped = groupedBuiltinQuery({
+      router: MetricRouter.GatewayApi,
+      metric: BuiltinMetric.RequestDuration,
+      form: GroupedForm.Histogram,
+      interval: '1m',
+      canaries,
+    });
+    const result = ok([
+      // Unsorted, extrapolated (fractional) and a request apart between neighbours.
+      bucket('cart', 'canary', '+Inf', 100.4),
+      bucket('cart', 'canary', '0.1', 60.2),
+      bucket('cart', 'canary', '0.25', 59.6),
+      bucket('cart', 'canary', '0.5', 90),
+      bucket('cart', 'primary', '0.1', 190),
+      bucket('cart', 'primary', '0.5', 198),
+      bucket('cart', 'primary', '+Inf', 200),
+      // api: the canary has no series at all (no traffic yet).
+      bucket('api', 'primary', '0.1', 10, 'team-b'),
+      bucket('api', 'primary', '+Inf', 10, 'team-b'),
+      // Not asked for: ignored.
+      bucket('other', 'canary', '+Inf', 5),
+    ]);
+    const split = splitHistogramResult(grouped, result);
+    const [cart, api] = canaries as [CanaryRef, CanaryRef];
+    expect(split.get(groupKey(cart, Track.Canary))).toEqual({
+      status: ObservationStatus.Ok,
+      data: [
+        { leMs: 100, count: 60 },
+        { leMs: 250, count: 60 },
+        { leMs: 500, count: 90 },
+        { leMs: Number.POSITIVE_INFINITY, count: 100 },
+      ],
+    });
+    expect(canaryHistograms(split, cart)).toEqual({
+      status: ObservationStatus.Ok,
+      data: {
+        canary: [
+          { leMs: 100, count: 60 },
+          { leMs: 500, count: 90 },
+          { leMs: Number.POSITIVE_INFINITY, count: 100 },
+        ],
+        primary: [
+          { leMs: 100, count: 190 },
+          { leMs: 500, count: 198 },
+          { leMs: Number.POSITIVE_INFINITY, count: 200 },
+        ],
+      },
+    });
+    expect(canaryHistograms(split, api)).toEqual({ status: ObservationStatus.NoData });
+  });
+
+  it('answers a bad response for a broken histogram and fails every entry on a failed query', () => {
+    const grouped = groupedBuiltinQuery({
+      router: MetricRouter.Istio,
+      metric: BuiltinMetric.RequestDuration,
+      form: GroupedForm.Histogram,
+      interval: '1m',
+      canaries,
+    });
+    const [cart, api] = canaries as [CanaryRef, CanaryRef];
+    const split = splitHistogramResult(
+      grouped,
+      ok([
+        bucket('cart', 'canary', '100', 5),
+        bucket('cart', 'primary', '100', 5),
+        bucket('cart', 'primary', '+Inf', 6),
+        bucket('api', 'canary', 'fast', 1, 'team-b'),
+        bucket('api', 'canary', '+Inf', 1, 'team-b'),
+      ]),
+    );
+    const noInf = canaryHistograms(split, cart);
+    expect(noInf.status).toBe(ObservationStatus.ProviderError);
+    expect(JSON.stringify(noInf)).toContain('no +Inf bucket');
+    expect(JSON.stringify(canaryHistograms(split, api))).toContain('bad le label');
+
+    const failed = splitHistogramResult(grouped, {
+      status: ProviderResultStatus.Failed,
+      reason: 'throttled',
+      message: 'too many outstanding requests',
+      retryAfterMs: 3000,
+    });
+    expect(canaryHistograms(failed, api)).toMatchObject({
+      status: ObservationStatus.ProviderError,
+      failure: { reason: 'throttled', retryAfterMs: 3000 },
+    });
   });
 });

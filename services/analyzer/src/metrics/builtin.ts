@@ -11,9 +11,19 @@
  * same call (Flagger names it `<target>-primary`; for NGINX it is the traffic with an empty
  * `canary` label), and a canary that answered only errors gets 0 % instead of no value (the
  * numerator falls back to `0 * total`). No traffic stays no data (0/0 is NaN).
+ *
+ * `request-duration` also has a histogram form (`GroupedForm.Histogram`) for canary-vs-primary
+ * latency comparisons: request counts per bucket over the window, `sum by (…, le)
+ * (increase(<bucket>[i]))`, split by `splitHistogramResult` / `canaryHistograms`.
  */
 import { ValidationError, type ValidationIssue } from '@aviary/core';
-import { type Observation, ObservationStatus, ProviderFailureReason } from '@aviary/judge';
+import {
+  type HistogramBucket,
+  type HistogramSnapshot,
+  type Observation,
+  ObservationStatus,
+  ProviderFailureReason,
+} from '@aviary/judge';
 import {
   type MetricSeries,
   type ProviderResult,
@@ -282,9 +292,22 @@ export interface CanaryRef {
   readonly ingress?: string;
 }
 
+/**
+ * What a grouped built-in query returns per (canary, track): the metric's value (percent, ms), or,
+ * for `request-duration` only, the latency histogram (`sum by (…, le) (increase(<bucket>[i]))`:
+ * request counts per bucket over the window) for a canary-vs-primary latency comparison.
+ */
+export const GroupedForm = {
+  Value: 'value',
+  Histogram: 'histogram',
+} as const;
+export type GroupedForm = (typeof GroupedForm)[keyof typeof GroupedForm];
+
 export interface GroupedQueryOptions {
   readonly router: MetricRouter;
   readonly metric: BuiltinMetric;
+  /** Default `value`. */
+  readonly form?: GroupedForm;
   /** The window of `rate(…[interval])`, a PromQL duration. */
   readonly interval: string;
   readonly canaries: readonly CanaryRef[];
@@ -306,6 +329,10 @@ export interface GroupedEntry {
 export interface GroupedQuery {
   readonly router: MetricRouter;
   readonly metric: BuiltinMetric;
+  /** Unset: `value`. */
+  readonly form?: GroupedForm;
+  /** Histogram form: the factor from the bucket series' `le` to ms (1000 for seconds). */
+  readonly leScale?: number;
   readonly query: string;
   readonly clusterLabel?: string;
   /** Every (canary, track), canaries in request order, canary track first. */
@@ -324,6 +351,12 @@ interface RouterShape {
   readonly okMatcher: string;
   /** Fixed matchers of every selector. */
   readonly fixed: readonly string[];
+  /**
+   * The latency histogram's bucket series for a latency comparison, and the factor that turns
+   * its `le` into ms. Flagger's own duration series where it is a histogram; NGINX (whose
+   * Flagger query is a mean) uses the controller's `request_duration_seconds` histogram.
+   */
+  readonly histogram: { readonly bucket: string; readonly leScale: number };
   /** Histogram bucket series, or `sum`/`count` for a mean (NGINX). */
   readonly duration:
     | { readonly kind: 'histogram'; readonly bucket: string; readonly scale: number }
@@ -361,6 +394,7 @@ const ROUTER_SHAPES: Readonly<Record<MetricRouter, RouterShape>> = {
     requests: 'istio_requests_total',
     okMatcher: 'response_code!~"5.*"',
     fixed: ['reporter="destination"'],
+    histogram: { bucket: 'istio_request_duration_milliseconds_bucket', leScale: 1 },
     duration: { kind: 'histogram', bucket: 'istio_request_duration_milliseconds_bucket', scale: 1 },
     identity: (c) => c.target,
     matchers: (namespaces, names) => [
@@ -377,6 +411,7 @@ const ROUTER_SHAPES: Readonly<Record<MetricRouter, RouterShape>> = {
     requests: 'response_total',
     okMatcher: 'classification!="failure"',
     fixed: ['direction="inbound"'],
+    histogram: { bucket: 'response_latency_ms_bucket', leScale: 1 },
     duration: { kind: 'histogram', bucket: 'response_latency_ms_bucket', scale: 1 },
     identity: (c) => c.target,
     matchers: (namespaces, names) => [
@@ -389,6 +424,10 @@ const ROUTER_SHAPES: Readonly<Record<MetricRouter, RouterShape>> = {
     requests: 'nginx_ingress_controller_requests',
     okMatcher: 'status!~"5.*"',
     fixed: [],
+    histogram: {
+      bucket: 'nginx_ingress_controller_request_duration_seconds_bucket',
+      leScale: 1000,
+    },
     duration: {
       kind: 'mean',
       sum: 'nginx_ingress_controller_response_duration_seconds_sum',
@@ -419,6 +458,7 @@ const ROUTER_SHAPES: Readonly<Record<MetricRouter, RouterShape>> = {
     requests: 'envoy_cluster_upstream_rq',
     okMatcher: 'envoy_response_code!~"5.*"',
     fixed: [],
+    histogram: { bucket: 'envoy_cluster_upstream_rq_time_bucket', leScale: 1 },
     duration: { kind: 'histogram', bucket: 'envoy_cluster_upstream_rq_time_bucket', scale: 1 },
     identity: (c) => c.service ?? c.target,
     matchers: (namespaces, names) => [
@@ -445,6 +485,7 @@ const ROUTER_SHAPES: Readonly<Record<MetricRouter, RouterShape>> = {
     requests: 'http_request_duration_seconds_count',
     okMatcher: 'status!~"5.*"',
     fixed: [],
+    histogram: { bucket: 'http_request_duration_seconds_bucket', leScale: 1000 },
     duration: { kind: 'histogram', bucket: 'http_request_duration_seconds_bucket', scale: 1000 },
     identity: (c) => c.target,
     matchers: (namespaces, names) => [
@@ -485,11 +526,17 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  */
 export function groupedBuiltinQuery(options: GroupedQueryOptions): GroupedQuery {
   const { router, metric, interval, canaries, clusterLabel } = options;
+  const form = options.form ?? GroupedForm.Value;
   const shape = ROUTER_SHAPES[router];
   const issues: ValidationIssue[] = [];
   if (shape === undefined) issues.push({ path: 'router', message: `unknown router ${router}` });
   if (metric !== BuiltinMetric.RequestSuccessRate && metric !== BuiltinMetric.RequestDuration) {
     issues.push({ path: 'metric', message: `unknown built-in metric ${String(metric)}` });
+  }
+  if (form !== GroupedForm.Value && form !== GroupedForm.Histogram) {
+    issues.push({ path: 'form', message: `unknown form ${String(form)}` });
+  } else if (form === GroupedForm.Histogram && metric !== BuiltinMetric.RequestDuration) {
+    issues.push({ path: 'form', message: `a histogram exists for request-duration only` });
   }
   if (!PROMQL_DURATION.test(interval)) {
     issues.push({ path: 'interval', message: `must be a PromQL duration, got ${interval}` });
@@ -528,13 +575,21 @@ export function groupedBuiltinQuery(options: GroupedQueryOptions): GroupedQuery 
     'workload',
     'track',
   ];
-  const summed = (metricName: string, extra: readonly string[], byExtra: readonly string[] = []) =>
+  const summed = (
+    metricName: string,
+    extra: readonly string[],
+    byExtra: readonly string[] = [],
+    fn = 'rate',
+  ) =>
     `sum by (${[...by, ...byExtra].join(', ')}) (${shape.normalise(
-      `rate(${metricName}{${[...selector, ...extra].join(', ')}}[${interval}])`,
+      `${fn}(${metricName}{${[...selector, ...extra].join(', ')}}[${interval}])`,
     )})`;
 
   let query: string;
-  if (metric === BuiltinMetric.RequestSuccessRate) {
+  if (form === GroupedForm.Histogram) {
+    // Request counts per bucket over the window (not rates): the judge counts slow requests.
+    query = summed(shape.histogram.bucket, [], ['le'], 'increase');
+  } else if (metric === BuiltinMetric.RequestSuccessRate) {
     const total = summed(shape.requests, []);
     query = `(${summed(shape.requests, [shape.okMatcher])} or 0 * ${total}) / ${total} * 100`;
   } else if (shape.duration.kind === 'histogram') {
@@ -549,6 +604,7 @@ export function groupedBuiltinQuery(options: GroupedQueryOptions): GroupedQuery 
   return {
     router,
     metric,
+    ...(form === GroupedForm.Histogram ? { form, leScale: shape.histogram.leScale } : {}),
     query,
     ...(clusterLabel === undefined ? {} : { clusterLabel }),
     entries,
@@ -609,6 +665,129 @@ export function splitGroupedResult(
     }
   }
   return observations;
+}
+
+/**
+ * Splits a grouped histogram result into one histogram per (canary, track), keyed by `groupKey`:
+ * the series of that key, one per `le` (× `leScale` → ms; `+Inf` last), each its last value
+ * rounded to whole requests, made cumulative over `le` (a running maximum: `increase()`
+ * extrapolates each bucket on its own, so neighbours can be a request apart). No series, or
+ * only NaN values, is `no-data`; a bad `le`, the same `le` twice or no `+Inf` bucket is a
+ * `bad-response` for that key. A failed result fails every entry alike.
+ */
+export function splitHistogramResult(
+  grouped: GroupedQuery,
+  result: ProviderResult,
+): Map<string, Observation<HistogramBucket[]>> {
+  const observations = new Map<string, Observation<HistogramBucket[]>>();
+  if (result.status === ProviderResultStatus.Failed) {
+    const failure = toProviderFailure(result);
+    for (const entry of grouped.entries) {
+      observations.set(entry.key, { status: ObservationStatus.ProviderError, failure });
+    }
+    return observations;
+  }
+  const shape = ROUTER_SHAPES[grouped.router];
+  const leScale = grouped.leScale ?? 1;
+  const bySeriesKey = new Map<string, MetricSeries[]>();
+  for (const series of result.series) {
+    const key = seriesKey(
+      grouped.clusterLabel === undefined ? '' : (series.labels[grouped.clusterLabel] ?? ''),
+      series.labels.namespace ?? '',
+      series.labels.workload ?? '',
+      series.labels.track ?? '',
+    );
+    const list = bySeriesKey.get(key) ?? [];
+    list.push(series);
+    bySeriesKey.set(key, list);
+  }
+  for (const entry of grouped.entries) {
+    const { canary, track } = entry;
+    const found =
+      bySeriesKey.get(
+        seriesKey(
+          grouped.clusterLabel === undefined ? '' : (canary.cluster ?? ''),
+          canary.namespace,
+          shape.identity(canary),
+          track,
+        ),
+      ) ?? [];
+    const histogram = histogramOf(found, leScale);
+    observations.set(
+      entry.key,
+      typeof histogram === 'string'
+        ? {
+            status: ObservationStatus.ProviderError,
+            failure: {
+              reason: ProviderFailureReason.BadResponse,
+              message: `histogram of ${canary.namespace}/${canary.target} (${track}): ${histogram}`,
+            },
+          }
+        : histogram === undefined
+          ? { status: ObservationStatus.NoData }
+          : { status: ObservationStatus.Ok, data: histogram },
+    );
+  }
+  return observations;
+}
+
+/** One track's bucket series → a cumulative histogram; undefined: no data; a string: why not. */
+function histogramOf(
+  series: readonly MetricSeries[],
+  leScale: number,
+): HistogramBucket[] | undefined | string {
+  const buckets: { leMs: number; value: number }[] = [];
+  for (const s of series) {
+    const value = s.samples.at(-1)?.value;
+    if (value === undefined || Number.isNaN(value)) continue;
+    const le = s.labels.le ?? '';
+    const parsed = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le);
+    if (le === '' || Number.isNaN(parsed)) return `bad le label ${JSON.stringify(le)}`;
+    buckets.push({ leMs: parsed * leScale, value });
+  }
+  if (buckets.length === 0) return undefined;
+  buckets.sort((a, b) => a.leMs - b.leMs);
+  if (buckets.some((b, i) => i > 0 && b.leMs === buckets[i - 1]?.leMs)) return 'the same le twice';
+  if (buckets.at(-1)?.leMs !== Number.POSITIVE_INFINITY) return 'no +Inf bucket';
+  let running = 0;
+  return buckets.map((b) => {
+    running = Math.max(running, Math.max(0, Math.round(b.value)));
+    return { leMs: b.leMs, count: running };
+  });
+}
+
+/**
+ * A canary's and its primary's histograms from `splitHistogramResult`, on the boundaries they
+ * share (a coarser histogram is still exact at each shared `le`), so that the judge can compare
+ * them. An `Error` on either side is the answer's; no data on either side is `no-data`.
+ */
+export function canaryHistograms(
+  split: ReadonlyMap<string, Observation<HistogramBucket[]>>,
+  canary: CanaryRef,
+): Observation<HistogramSnapshot> {
+  const own = split.get(groupKey(canary, Track.Canary)) ?? { status: ObservationStatus.NoData };
+  const primary = split.get(groupKey(canary, Track.Primary)) ?? {
+    status: ObservationStatus.NoData,
+  };
+  if (own.status === ObservationStatus.ProviderError) return own;
+  if (primary.status === ObservationStatus.ProviderError) return primary;
+  if (own.status !== ObservationStatus.Ok || primary.status !== ObservationStatus.Ok) {
+    return { status: ObservationStatus.NoData };
+  }
+  return { status: ObservationStatus.Ok, data: sharedBoundaries(own.data, primary.data) };
+}
+
+/** Both histograms restricted to the `le` boundaries every one of them has (`+Inf` always). */
+export function sharedBoundaries(
+  canary: readonly HistogramBucket[],
+  primary: readonly HistogramBucket[],
+): HistogramSnapshot {
+  const inPrimary = new Set(primary.map((b) => b.leMs));
+  const shared = new Set(canary.map((b) => b.leMs).filter((le) => inPrimary.has(le)));
+  return {
+    canary: canary.filter((b) => shared.has(b.leMs)),
+    primary: primary.filter((b) => shared.has(b.leMs)),
+  };
 }
 
 function seriesKey(cluster: string, namespace: string, workload: string, track: string): string {

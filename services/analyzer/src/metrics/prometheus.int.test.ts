@@ -112,7 +112,8 @@ beforeAll(async () => {
   });
   address = prometheus.address;
   provider = createPrometheusProvider({ address, timeoutMs: 5000 });
-  // Ready when the canary's 30s rate has at least two samples.
+  // Ready when the canary's 30s rate has at least two samples. Bounded but generous: on a
+  // loaded machine Prometheus can take tens of seconds to start; nothing after this is timed.
   await until(
     'scraped data',
     async () => {
@@ -122,10 +123,10 @@ beforeAll(async () => {
       );
       return result.status === 'ok' && result.series.length > 0 ? true : undefined;
     },
-    25_000,
+    90_000,
   );
   readyAtMs = Date.now();
-}, 40_000);
+}, 120_000);
 
 afterAll(async () => {
   await prometheus?.stop();

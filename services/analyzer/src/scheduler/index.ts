@@ -19,6 +19,13 @@ export {
   renderDatadogQuery,
 } from './datadog-template.ts';
 export {
+  type ActiveLatencyCheck,
+  type CollectedHistograms,
+  collectHistograms,
+  histogramSubCheckId,
+  latencySubCheck,
+} from './latency.ts';
+export {
   type ActiveCheck,
   alignedWindow,
   type CheckMetric,

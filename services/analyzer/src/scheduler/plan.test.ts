@@ -2,6 +2,7 @@ import { CheckKind } from '@aviary/judge';
 import { describe, expect, it } from 'vitest';
 import { Priority } from '../budget/index.ts';
 import { BuiltinMetric, MetricRouter } from '../metrics/builtin.ts';
+import { type ActiveLatencyCheck, histogramSubCheckId, latencySubCheck } from './latency.ts';
 import { type ActiveCheck, MetricSource, type ProviderPlanning, planQueries } from './plan.ts';
 
 const T = Date.UTC(2026, 10, 22, 10, 0, 45);
@@ -115,6 +116,28 @@ describe('planning', () => {
     expect(later.queries[0]?.window).toEqual(at(PROM));
   });
 
+  it('ends a check’s window before its own ingestion delay when its template sets one', () => {
+    const minute = (m: number) => Date.UTC(2026, 10, 22, 9, m);
+    const checks = [
+      check(0, { providerId: 'dd', ...dd(DD) }),
+      check(1, { providerId: 'dd', ...dd(DD) }),
+      // A metric 15 minutes late (e.g. crawler metrics): its own window, not the provider's.
+      check(2, { providerId: 'dd', ...dd(DD), ingestionDelayMs: 15 * MINUTE }),
+    ];
+    const plan = planQueries(checks, { nowMs: T, providers: [DD] });
+    const windowOf = (id: string) =>
+      plan.queries.find((q) => q.answers.some((a) => a.checkId === id));
+    expect(windowOf('c0')?.window).toEqual({ startMs: minute(57), endMs: minute(58) });
+    expect(windowOf('c0')?.ingestionDelayMs).toBe(2 * MINUTE);
+    expect(windowOf('c0')?.answers).toHaveLength(2);
+    // 10:00:45 − 15 min → the minute ending 09:45.
+    expect(windowOf('c2')?.window).toEqual({ startMs: minute(44), endMs: minute(45) });
+    expect(windowOf('c2')?.ingestionDelayMs).toBe(15 * MINUTE);
+    // A delay the provider cannot have is a configuration error of that check only.
+    const bad = planQueries([check(3, { ingestionDelayMs: -1 })], { nowMs: T, providers: [PROM] });
+    expect(bad.rejected.map((r) => r.checkId)).toEqual(['c3']);
+  });
+
   it('gives a fold the highest priority of its checks and sends rollback first', () => {
     const rate = many(20);
     const duration = many(20, (i) => ({
@@ -219,3 +242,66 @@ function dd(provider: ProviderPlanning): Partial<ActiveCheck> {
       }
     : {};
 }
+
+describe('latency comparisons', () => {
+  const latency = (i: number, overrides: Partial<ActiveLatencyCheck> = {}): ActiveLatencyCheck => ({
+    id: `l${i}`,
+    cluster: 'eu-1',
+    namespace: 'shop',
+    workload: `app-${i}`,
+    providerId: 'prom',
+    metric: { router: MetricRouter.Istio },
+    intervalMs: MINUTE,
+    check: { kind: CheckKind.LatencyComparison, sloMs: 250 },
+    priority: Priority.Routine,
+    ...overrides,
+  });
+
+  it('folds every canary into one grouped histogram query, apart from the duration values', () => {
+    const checks = [
+      ...Array.from({ length: 30 }, (_, i) => latencySubCheck(latency(i))),
+      // The same router's P99 threshold checks stay their own (value) query.
+      ...many(30, () => ({
+        metric: {
+          source: MetricSource.Builtin,
+          router: MetricRouter.Istio,
+          metric: BuiltinMetric.RequestDuration,
+        },
+      })),
+    ];
+    const plan = planQueries(checks, { nowMs: T, providers: [PROM] });
+    expect(plan.rejected).toEqual([]);
+    expect(plan.queries).toHaveLength(2);
+    const histogram = plan.queries.find((q) => q.split.kind === 'histogram');
+    const value = plan.queries.find((q) => q.split.kind === 'builtin');
+    expect(histogram?.templateId).toBe('builtin:istio/request-duration#histogram');
+    expect(histogram?.answers).toHaveLength(30);
+    expect(histogram?.answers[0]?.checkId).toBe(histogramSubCheckId('l0'));
+    expect(histogram?.query).toMatch(
+      /^sum by \(namespace, workload, track, le\) \(.*increase\(istio_request_duration_milliseconds_bucket\{/,
+    );
+    expect(histogram?.query).toContain('app-29-primary');
+    // 10:00:45 less the 30 s delay, aligned down to the minute.
+    expect(histogram?.window).toEqual({ startMs: T - 45_000 - MINUTE, endMs: T - 45_000 });
+    expect(value?.query).toContain('histogram_quantile(0.99');
+  });
+
+  it('rejects a canary with an injecting name without spoiling the fold', () => {
+    const plan = planQueries(
+      [latencySubCheck(latency(1)), latencySubCheck(latency(2, { workload: 'x"}or vector(1)' }))],
+      { nowMs: T, providers: [PROM] },
+    );
+    expect(plan.queries).toHaveLength(1);
+    expect(plan.queries[0]?.answers.map((a) => a.checkId)).toEqual([histogramSubCheckId('l1')]);
+    expect(plan.rejected.map((r) => r.checkId)).toEqual([histogramSubCheckId('l2')]);
+  });
+
+  it('needs Prometheus: a Datadog provider cannot give the built-in histogram', () => {
+    const plan = planQueries([latencySubCheck(latency(1, { providerId: 'dd' }))], {
+      nowMs: T,
+      providers: [PROM, DD],
+    });
+    expect(plan.queries).toEqual([]);
+    expect(plan.rejected[0]?.message).toContain('Prometheus only');
+  });
+});

@@ -23,6 +23,7 @@ import { Priority } from '../budget/index.ts';
 import {
   type BuiltinMetric,
   type CanaryRef,
+  GroupedForm,
   type GroupedQuery,
   groupedBuiltinQuery,
   groupKey,
@@ -69,6 +70,11 @@ export type CheckMetric =
       readonly source: typeof MetricSource.Builtin;
       readonly router: MetricRouter;
       readonly metric: BuiltinMetric;
+      /**
+       * `histogram`: the grouped latency histogram of `request-duration` (a latency
+       * comparison's measurement, `latency.ts`) instead of its value; default `value`.
+       */
+      readonly form?: GroupedForm;
     }
   | {
       readonly source: typeof MetricSource.Template;
@@ -94,6 +100,11 @@ export interface ActiveCheck {
   readonly variables?: Readonly<Record<string, string>>;
   /** The metric's interval: the window's length and its alignment. */
   readonly intervalMs: number;
+  /**
+   * The metric's own ingestion delay, when it differs from its provider's (a template of a
+   * metric that arrives late, e.g. crawler or billing metrics 15–20 min): windows end before it.
+   */
+  readonly ingestionDelayMs?: number;
   /** Flagger's `thresholdRange` on the value. */
   readonly check: ValueThresholdCheck;
   readonly priority: Priority;
@@ -110,6 +121,8 @@ export interface PlanOptions {
 export type Split =
   /** A grouped built-in: `splitGroupedResult`, by `groupKey`. */
   | { readonly kind: 'builtin'; readonly grouped: GroupedQuery }
+  /** A grouped built-in histogram: `splitHistogramResult`, canary and primary by `groupKey`. */
+  | { readonly kind: 'histogram'; readonly grouped: GroupedQuery }
   /** A grouped Datadog query: the series whose labels equal the answer's `labels`. */
   | { readonly kind: 'labels' }
   /** A per-canary query: its only series. */
@@ -135,6 +148,8 @@ export interface PlannedQuery {
   readonly templateId: string;
   readonly query: string;
   readonly window: TimeWindow;
+  /** The ingestion delay the window ends before (the longest among its checks). */
+  readonly ingestionDelayMs: number;
   /** The highest priority among the checks it answers. */
   readonly priority: Priority;
   readonly split: Split;
@@ -205,6 +220,7 @@ interface Fold {
   readonly providerKind: MetricProviderKind;
   readonly templateId: string;
   readonly window: TimeWindow;
+  ingestionDelayMs: number;
   priority: Priority;
   readonly checks: ActiveCheck[];
   /** Set when the query is known before all checks are in (templates). */
@@ -245,16 +261,25 @@ export function planQueries(checks: readonly ActiveCheck[], options: PlanOptions
     const factor =
       check.priority === Priority.Routine ? (options.routineStepFactor?.[provider.id] ?? 1) : 1;
     const stepMs = check.intervalMs * factor;
-    const window = alignedWindow(nowMs, stepMs, ingestionDelayOf(provider));
+    const delayMs = check.ingestionDelayMs ?? ingestionDelayOf(provider);
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      reject(check, `ingestion delay must be ≥ 0 ms, got ${delayMs}`);
+      continue;
+    }
+    const window = alignedWindow(nowMs, stepMs, delayMs);
     const base = { providerId: provider.id, providerKind: provider.kind, window };
-    const add = (key: string, make: () => Omit<Fold, 'checks' | 'priority'>) => {
+    const add = (
+      key: string,
+      make: () => Omit<Fold, 'checks' | 'priority' | 'ingestionDelayMs'>,
+    ) => {
       let fold = folds.get(key);
       if (fold === undefined) {
-        fold = { ...make(), checks: [], priority: check.priority };
+        fold = { ...make(), checks: [], priority: check.priority, ingestionDelayMs: delayMs };
         folds.set(key, fold);
       }
       fold.checks.push(check);
       fold.priority = higherPriority(fold.priority, check.priority);
+      fold.ingestionDelayMs = Math.max(fold.ingestionDelayMs, delayMs);
     };
     try {
       const { metric } = check;
@@ -269,7 +294,8 @@ export function planQueries(checks: readonly ActiveCheck[], options: PlanOptions
           reject(check, `invalid canary: ${problems.join('; ')}`);
           continue;
         }
-        const templateId = `builtin:${metric.router}/${metric.metric}`;
+        const histogram = metric.form === GroupedForm.Histogram;
+        const templateId = `builtin:${metric.router}/${metric.metric}${histogram ? '#histogram' : ''}`;
         add(JSON.stringify([provider.id, templateId, window.startMs, window.endMs]), () => ({
           ...base,
           templateId,
@@ -369,6 +395,7 @@ function toPlannedQuery(fold: Fold, provider: ProviderPlanning | undefined): Pla
     providerKind: fold.providerKind,
     templateId: fold.templateId,
     window: fold.window,
+    ingestionDelayMs: fold.ingestionDelayMs,
     priority: fold.priority,
   };
   if (fold.split === 'builtin') {
@@ -382,9 +409,11 @@ function toPlannedQuery(fold: Fold, provider: ProviderPlanning | undefined): Pla
       const canary = canaryOf(check);
       canaries.set(groupKey(canary, Track.Canary), canary);
     }
+    const form = first.metric.form ?? GroupedForm.Value;
     const grouped = groupedBuiltinQuery({
       router: first.metric.router,
       metric: first.metric.metric,
+      form,
       interval: promqlDuration(fold.window.endMs - fold.window.startMs),
       canaries: [...canaries.values()],
       ...(provider?.clusterLabel === undefined ? {} : { clusterLabel: provider.clusterLabel }),
@@ -393,7 +422,10 @@ function toPlannedQuery(fold: Fold, provider: ProviderPlanning | undefined): Pla
       ...common,
       key: queryKey(fold.providerId, grouped.query, fold.window),
       query: grouped.query,
-      split: { kind: 'builtin', grouped },
+      split:
+        form === GroupedForm.Histogram
+          ? { kind: 'histogram', grouped }
+          : { kind: 'builtin', grouped },
       answers: answersOf((check) => ({ groupKey: groupKey(canaryOf(check), Track.Canary) })),
     };
   }

@@ -5,6 +5,7 @@ import { ConcurrencyLimiter, Priority, WindowBudget } from '../budget/index.ts';
 import { BuiltinMetric, MetricRouter } from '../metrics/builtin.ts';
 import { createDatadogProvider, type DatadogProviderOptions } from '../metrics/datadog.ts';
 import type { MetricProvider, MetricQueryRequest, ProviderResult } from '../metrics/provider.ts';
+import { histogramSubCheckId, latencySubCheck } from './latency.ts';
 import { type ActiveCheck, MetricSource } from './plan.ts';
 import {
   type CheckVerdict,
@@ -149,6 +150,110 @@ describe('scheduler against the Datadog simulator', () => {
         samples: [{ tMs: T0 - 3 * MINUTE, value: 95 }],
       },
     ]);
+  });
+
+  it('bisects a batch Datadog rejects (400): only the broken template errs, and it is quarantined', async () => {
+    const { sim, scheduler } = await given(6);
+    const metric = (templateId: string, query: string) =>
+      ({ source: MetricSource.Template, templateId, query }) as const;
+    const templates = [
+      SUCCESS_RATE,
+      LATENCY,
+      metric('shop/max-latency', `max:trace.http.request.duration{${SCOPE}}`),
+      metric('shop/hits', `sum:trace.http.request.hits{${SCOPE}}.as_count()`),
+      metric('shop/errors', `sum:trace.http.request.errors{${SCOPE}}.as_count()`),
+      // Parses locally, refused by Datadog (an unknown function): the request gets a 400.
+      metric('shop/broken', `sum:trace.http.request.hits{${SCOPE}}.as_bogus()`),
+    ];
+    const all = Array.from({ length: 6 }, (_, i) =>
+      templates.map(
+        (m): ActiveCheck => ({
+          id: `app-${i}/${m.templateId}`,
+          cluster: `eu-${i % 3}`,
+          namespace: 'shop',
+          workload: `app-${i}`,
+          providerId: 'datadog',
+          metric: m,
+          intervalMs: MINUTE,
+          check: { kind: CheckKind.ValueThreshold, thresholdRange: {} },
+          priority: Priority.Rollback,
+        }),
+      ),
+    ).flat();
+    const first = await scheduler.round(all, now, signal);
+    expect(first.plan.requests).toHaveLength(1); // one packed request of 6 queries
+    const broken = first.verdicts.filter((v) => v.templateId === 'shop/broken');
+    const others = first.verdicts.filter((v) => v.templateId !== 'shop/broken');
+    expect(broken).toHaveLength(6);
+    for (const v of broken) {
+      expect(v.verdict.outcome).toBe(Outcome.Error);
+      expect(v.verdict.message).toMatch(
+        /configuration error: Datadog rejected template shop\/broken/,
+      );
+    }
+    expect(others).toHaveLength(30);
+    expect(others.every((v) => v.verdict.outcome === Outcome.Successful)).toBe(true);
+    // 6 → 3 + 3 → (2 + 1) + … : a handful of calls, once.
+    const bisecting = sim.requestCount;
+    expect(bisecting).toBeGreaterThan(1);
+    expect(bisecting).toBeLessThanOrEqual(1 + 2 * Math.ceil(Math.log2(6)));
+
+    // The next window: the broken template is answered from quarantine, the rest in one call.
+    now += MINUTE;
+    const second = await scheduler.round(all, now, signal);
+    expect(sim.requestCount).toBe(bisecting + 1);
+    const quarantined = second.verdicts.filter((v) => v.templateId === 'shop/broken');
+    expect(quarantined.every((v) => v.source === VerdictSource.Quarantined)).toBe(true);
+    expect(quarantined.every((v) => v.verdict.outcome === Outcome.Error)).toBe(true);
+    expect(
+      second.verdicts
+        .filter((v) => v.templateId !== 'shop/broken')
+        .every((v) => v.verdict.outcome === Outcome.Successful),
+    ).toBe(true);
+  });
+
+  it('a 10-minute throttle during 100 canaries: no Failed caused by it, real verdicts after it', async () => {
+    const { sim, scheduler } = await given(100);
+    const all = checks(100, Priority.Rollback);
+    const start = now;
+    const throttleFrom = start + 5 * MINUTE;
+    const throttleUntil = start + 15 * MINUTE;
+    sim.throttle(throttleUntil);
+    let callsDuringThrottle = 0;
+    const failedDuringThrottle: string[] = [];
+    const lastRealRound = new Map<string, number>();
+    for (let round = 0; round < 25; round++) {
+      now = start + round * MINUTE;
+      // The throttle is on from minute 5 (the simulator answers 429 only while it lasts).
+      sim.throttle(now >= throttleFrom ? throttleUntil : 0);
+      const before = sim.requestCount;
+      const { verdicts } = await scheduler.round(all, now, signal);
+      expect(verdicts).toHaveLength(200);
+      const throttled = now >= throttleFrom && now < throttleUntil;
+      if (throttled) {
+        callsDuringThrottle += sim.requestCount - before;
+        for (const v of verdicts) {
+          if (v.verdict.outcome === Outcome.Failed) failedDuringThrottle.push(v.checkId);
+          // Held, with the time to wait: never a failed check.
+          expect(v.verdict.outcome).toBe(Outcome.Error);
+          expect(v.verdict.retryAfterMs).toBeGreaterThan(0);
+        }
+      } else {
+        const bad = (v: CheckVerdict) =>
+          v.checkId.endsWith('shop/success-rate') && /^app-\d*0\//.test(v.checkId);
+        for (const v of verdicts) {
+          expect(v.verdict.outcome).toBe(bad(v) ? Outcome.Failed : Outcome.Successful);
+          lastRealRound.set(v.checkId, round);
+        }
+      }
+    }
+    expect(failedDuringThrottle).toEqual([]);
+    // The first 429 blocks the budget until the reset: about one call for the whole throttle.
+    expect(callsDuringThrottle).toBeGreaterThanOrEqual(1);
+    expect(callsDuringThrottle).toBeLessThanOrEqual(2);
+    // Every check of every canary got a real verdict again after the throttle.
+    expect(lastRealRound.size).toBe(200);
+    expect([...lastRealRound.values()].every((r) => r === 24)).toBe(true);
   });
 
   it('without packing room, calls equal the distinct template windows', async () => {
@@ -319,5 +424,89 @@ describe('scheduler with a Prometheus-compatible provider (in-process fake)', ()
       Outcome.Failed,
     ]);
     expect(verdicts[1]?.samples.map((s) => s.labels.track)).toEqual(['canary', 'primary']);
+  });
+  it('hands latency comparisons their histograms, and a throttled answer is Error, never Failed', async () => {
+    const INF = Number.POSITIVE_INFINITY;
+    let throttle = false;
+    const requests: string[] = [];
+    const provider: MetricProvider = {
+      kind: 'prometheus',
+      async query(request): Promise<ProviderResult> {
+        requests.push(request.query);
+        if (throttle) {
+          return {
+            status: 'failed',
+            reason: 'throttled',
+            message: 'too many outstanding requests',
+            retryAfterMs: 3000,
+            httpStatus: 429,
+          };
+        }
+        const bucket = (workload: string, track: string, le: string, value: number) => ({
+          labels: { namespace: 'shop', workload, track, le },
+          samples: [{ tMs: request.timeMs ?? 0, value }],
+        });
+        return {
+          status: 'ok',
+          series: [
+            bucket('app-0', 'canary', '250', 70),
+            bucket('app-0', 'canary', '+Inf', 100),
+            bucket('app-0', 'primary', '250', 190),
+            bucket('app-0', 'primary', '+Inf', 200),
+          ],
+        };
+      },
+    };
+    const scheduler = createScheduler({
+      providers: [
+        {
+          planning: { id: 'prom', kind: 'prometheus' },
+          provider,
+          limiter: new ConcurrencyLimiter({ max: 2 }),
+        },
+      ],
+    });
+    const checks = [0, 1].map((i) =>
+      latencySubCheck({
+        id: `app-${i}`,
+        cluster: 'eu-1',
+        namespace: 'shop',
+        workload: `app-${i}`,
+        providerId: 'prom',
+        metric: { router: MetricRouter.Istio },
+        intervalMs: MINUTE,
+        check: { kind: CheckKind.LatencyComparison, sloMs: 250 },
+        priority: Priority.Rollback,
+      }),
+    );
+    const first = await scheduler.round(checks, now, signal);
+    expect(requests).toHaveLength(1);
+    const byId = new Map(first.verdicts.map((v) => [v.checkId, v]));
+    const app0 = byId.get(histogramSubCheckId('app-0'));
+    expect(app0?.histograms).toEqual({
+      canary: [
+        { leMs: 250, count: 70 },
+        { leMs: INF, count: 100 },
+      ],
+      primary: [
+        { leMs: 250, count: 190 },
+        { leMs: INF, count: 200 },
+      ],
+    });
+    expect(app0?.verdict.evidence.value).toBe(100);
+    expect(app0?.samples).toHaveLength(4);
+    // app-1 has no series: no data, nothing to compare.
+    const app1 = byId.get(histogramSubCheckId('app-1'));
+    expect(app1?.histograms).toBeUndefined();
+    expect(app1?.verdict.outcome).toBe(Outcome.Inconclusive);
+
+    throttle = true;
+    now += MINUTE;
+    const second = await scheduler.round(checks, now, signal);
+    for (const v of second.verdicts) {
+      expect(v.verdict.outcome).toBe(Outcome.Error);
+      expect(v.verdict.retryAfterMs).toBe(3000);
+      expect(v.histograms).toBeUndefined();
+    }
   });
 });

@@ -16,6 +16,7 @@
  */
 import { ValidationError } from '@aviary/core';
 import {
+  type HistogramSnapshot,
   judge,
   type Observation,
   ObservationStatus,
@@ -31,7 +32,13 @@ import {
   routineStepMs,
   type WindowBudget,
 } from '../budget/index.ts';
-import { type CanaryRef, type GroupedQuery, splitGroupedResult } from '../metrics/builtin.ts';
+import {
+  type CanaryRef,
+  canaryHistograms,
+  type GroupedQuery,
+  splitGroupedResult,
+  splitHistogramResult,
+} from '../metrics/builtin.ts';
 import type { DatadogProvider } from '../metrics/datadog.ts';
 import {
   type MetricProvider,
@@ -47,7 +54,6 @@ import {
 import {
   type ActiveCheck,
   higherPriority,
-  ingestionDelayOf,
   type PlannedAnswer,
   type PlannedQuery,
   type PlannedRequest,
@@ -77,6 +83,11 @@ export interface SchedulerOptions {
   readonly roundMs?: number;
   /** How long closed windows stay cached after their end; default 2 h. */
   readonly cacheRetentionMs?: number;
+  /**
+   * How long a Datadog query the backend rejected (400/422, found by bisecting its batch) is
+   * answered from memory with that rejection instead of being sent again; default 15 min.
+   */
+  readonly quarantineMs?: number;
 }
 
 /** Where a verdict's data came from. */
@@ -91,6 +102,8 @@ export const VerdictSource = {
   Budget: 'budget',
   /** The check could not be planned (configuration error): an `Error` verdict. */
   Rejected: 'rejected',
+  /** The backend rejected this query recently (400/422): answered without a call. */
+  Quarantined: 'quarantined',
 } as const;
 export type VerdictSource = (typeof VerdictSource)[keyof typeof VerdictSource];
 
@@ -105,6 +118,12 @@ export interface CheckVerdict {
   readonly window?: TimeWindow;
   /** The raw series this check was judged on (canary, and primary for built-ins). */
   readonly samples: readonly MetricSeries[];
+  /**
+   * A histogram check: the canary's and its primary's histograms over the window, on their
+   * shared boundaries (the verdict is then the canary's request count, +Inf bucket, with no
+   * threshold; `latency.ts` judges the comparison across looks).
+   */
+  readonly histograms?: HistogramSnapshot;
 }
 
 export interface Scheduler {
@@ -160,6 +179,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   const plannings = options.providers.map((p) => p.planning);
   const cache = new Map<string, { readonly result: ProviderResult; readonly endMs: number }>();
   const inFlight = new Map<string, Promise<ProviderResult>>();
+  const quarantine: Quarantine = new Map();
+  const quarantineMs = options.quarantineMs ?? 15 * 60_000;
 
   function plan(checks: readonly ActiveCheck[], nowMs: number): QueryPlan {
     const first = planQueries(checks, { nowMs, providers: plannings });
@@ -188,6 +209,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     for (const [key, entry] of cache) {
       if (entry.endMs + retentionMs < nowMs) cache.delete(key);
     }
+    for (const [key, entry] of quarantine) {
+      if (entry.untilMs <= nowMs) quarantine.delete(key);
+    }
 
     // Phase 1, synchronous: every query is cached, already in flight, or ours to send. Ours are
     // registered before the first await, so a concurrent round shares them.
@@ -199,7 +223,13 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         if (outcomes.has(query.key)) continue;
         const cached = cache.get(query.key);
         const shared = inFlight.get(query.key);
-        if (cached !== undefined) {
+        const rejected = quarantine.get(quarantineKey(query));
+        if (rejected !== undefined) {
+          outcomes.set(
+            query.key,
+            Promise.resolve({ result: rejected.result, source: VerdictSource.Quarantined }),
+          );
+        } else if (cached !== undefined) {
           outcomes.set(
             query.key,
             Promise.resolve({ result: cached.result, source: VerdictSource.Cache }),
@@ -238,10 +268,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const settle = (mine: readonly { query: PlannedQuery; d: Deferred }[], results: Results) => {
       for (const { query, d } of mine) {
         const result = results(query) ?? internalFailure(query);
-        const scheduled = providers.get(query.providerId);
         const closed =
-          scheduled !== undefined &&
-          query.window.endMs <= nowMs - ingestionDelayOf(scheduled.planning);
+          providers.has(query.providerId) && query.window.endMs <= nowMs - query.ingestionDelayMs;
         if (
           closed &&
           result.status === ProviderResultStatus.Ok &&
@@ -270,7 +298,12 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         if ('budget' in scheduled) {
           for (const [i, { mine }] of entries.entries()) {
             try {
-              settle(mine, await sendDatadog(scheduled, mine, nowMs, signal));
+              settle(
+                mine,
+                await sendDatadog(scheduled, mine, nowMs, signal, (query, result) =>
+                  quarantine.set(quarantineKey(query), { result, untilMs: nowMs + quarantineMs }),
+                ),
+              );
             } catch (error) {
               for (const rest of entries.slice(i)) fail(rest.mine, error);
               throw error;
@@ -334,7 +367,66 @@ type Results = (query: PlannedQuery) => ProviderResult | undefined;
 /** Failures the budget produced without calling the provider. */
 const budgetRefusals = new WeakSet<ProviderResult>();
 
+/** Queries the backend rejected, by (provider, query text): the template is wrong, not the window. */
+type Quarantine = Map<string, { readonly result: ProviderFailed; readonly untilMs: number }>;
+
+function quarantineKey(query: PlannedQuery): string {
+  return JSON.stringify([query.providerId, query.query]);
+}
+
+/** A 400/422: Datadog refused the request's content (a query it cannot parse or run). */
+function isRejection(result: ProviderResult | undefined): result is ProviderFailed {
+  return (
+    result?.status === ProviderResultStatus.Failed &&
+    result.reason === ProviderFailureReason.QueryRejected &&
+    (result.httpStatus === 400 || result.httpStatus === 422)
+  );
+}
+
+/**
+ * One planned Datadog request. Datadog answers a packed request with one bad query with a 400
+ * for all of them; so a rejected request of several queries is split in halves, each sent again
+ * (each call spending the budget), until the rejected queries stand alone. k bad queries among n
+ * cost about 2k·log2(n) extra calls, once: each one found is reported to `onRejected` (the
+ * scheduler quarantines it), and the other queries get their answers.
+ */
 async function sendDatadog(
+  scheduled: Extract<ScheduledProvider, { readonly budget: WindowBudget }>,
+  mine: readonly { query: PlannedQuery }[],
+  nowMs: number,
+  signal: AbortSignal,
+  onRejected: (query: PlannedQuery, result: ProviderFailed) => void = () => {},
+): Promise<Results> {
+  const results = new Map<string, ProviderResult>();
+  const send = async (chunk: readonly { query: PlannedQuery }[]): Promise<void> => {
+    const answers = await sendDatadogOnce(scheduled, chunk, nowMs, signal);
+    const all = chunk.map(({ query }) => answers(query));
+    if (chunk.length > 1 && all.every(isRejection)) {
+      const half = Math.ceil(chunk.length / 2);
+      await send(chunk.slice(0, half));
+      await send(chunk.slice(half));
+      return;
+    }
+    for (const [i, { query }] of chunk.entries()) {
+      const result = all[i];
+      if (result === undefined) continue;
+      if (isRejection(result)) {
+        const isolated: ProviderFailed = {
+          ...result,
+          message: `configuration error: Datadog rejected template ${query.templateId}: ${result.message}`,
+        };
+        onRejected(query, isolated);
+        results.set(query.key, isolated);
+      } else {
+        results.set(query.key, result);
+      }
+    }
+  };
+  await send(mine);
+  return (query) => results.get(query.key);
+}
+
+async function sendDatadogOnce(
   scheduled: Extract<ScheduledProvider, { readonly budget: WindowBudget }>,
   mine: readonly { query: PlannedQuery }[],
   nowMs: number,
@@ -432,6 +524,7 @@ function judgeAnswer(
   const { result } = outcome;
   let observation: Observation<number>;
   let samples: readonly MetricSeries[] = [];
+  let histograms: HistogramSnapshot | undefined;
   if (result.status === ProviderResultStatus.Failed) {
     observation = { status: ObservationStatus.ProviderError, failure: toProviderFailure(result) };
   } else {
@@ -440,6 +533,21 @@ function judgeAnswer(
         const split = splitGroupedResult(query.split.grouped, result);
         observation = split.get(answer.groupKey ?? '') ?? { status: ObservationStatus.NoData };
         samples = builtinSeries(query.split.grouped, answer.canary, result.series);
+        break;
+      }
+      case 'histogram': {
+        const split = canaryHistograms(
+          splitHistogramResult(query.split.grouped, result),
+          answer.canary,
+        );
+        samples = builtinSeries(query.split.grouped, answer.canary, result.series);
+        if (split.status === ObservationStatus.Ok) {
+          histograms = split.data;
+          const total = split.data.canary.at(-1)?.count ?? 0;
+          observation = { status: ObservationStatus.Ok, data: total };
+        } else {
+          observation = split;
+        }
         break;
       }
       case 'labels': {
@@ -477,6 +585,7 @@ function judgeAnswer(
     templateId: query.templateId,
     window: query.window,
     samples,
+    ...(histograms === undefined ? {} : { histograms }),
   };
 }
 

@@ -27,7 +27,9 @@ import { type DatadogSim, startDatadogSim } from '../../../../tools/datadog-sim/
 import { createDatadogProvider } from '../metrics/datadog.ts';
 import { createScheduler } from '../scheduler/index.ts';
 import { type AnalysisService, startAnalysisService } from './analysis-service.ts';
+import { countsBucketName, KvCountHistory } from './count-history.ts';
 import { createProviders } from './providers.ts';
+import { rejudgeVerdict } from './samples.ts';
 import { verdictMsgId } from './verdicts.ts';
 
 const MINUTE = 60_000;
@@ -67,6 +69,7 @@ afterEach(async () => {
   for (const stream of Object.values(streamNames(namespace))) {
     await jsm.streams.delete(stream).catch(() => false);
   }
+  await jsm.streams.delete(`KV_${countsBucketName(namespace.streamPrefix)}`).catch(() => false);
   await nats.close();
 });
 
@@ -93,13 +96,25 @@ function feed(s: DatadogSim): void {
   }
 }
 
-async function given(simOptions: Parameters<typeof startDatadogSim>[0] = {}): Promise<DatadogSim> {
-  const s = await startDatadogSim(simOptions);
-  sim = s;
-  feed(s);
+async function given(
+  simOptions: Parameters<typeof startDatadogSim>[0] = {},
+  options: { persistent?: boolean; existing?: DatadogSim } = {},
+): Promise<DatadogSim> {
+  const s = options.existing ?? (await startDatadogSim(simOptions));
+  if (options.existing === undefined) {
+    sim = s;
+    feed(s);
+  }
   const providers = createProviders({ datadog: { ...KEYS, baseUrl: s.url } });
+  const comparisonCounts = options.persistent
+    ? await KvCountHistory.open({
+        jetstream: nats.jetstream,
+        bucket: countsBucketName(namespace.streamPrefix),
+      })
+    : undefined;
   service = await startAnalysisService(
     {
+      ...(comparisonCounts === undefined ? {} : { comparisonCounts }),
       nats,
       namespace,
       scheduler: createScheduler({ providers: providers.scheduled }),
@@ -252,6 +267,29 @@ describe('analysis service (real NATS, Datadog simulator)', () => {
       totalCount: 40_000n,
       badCount: 40n,
     });
+  });
+
+  it('continues the sequential test after a restart: counts persisted in a KV bucket', async () => {
+    const s = await given({}, { persistent: true });
+    await publish(
+      request('k1', 'bad', { threshold: false, endMs: windowEnd - MINUTE, release: 'rel' }),
+      'k1',
+    );
+    await waitForVerdicts(1);
+    await waitForAcks();
+    await service?.stop();
+    // A new analyzer process: nothing in memory, the same bucket.
+    await given({}, { persistent: true, existing: s });
+    await publish(request('k2', 'bad', { threshold: false, release: 'rel' }), 'k2');
+    const verdicts = byRequest(await waitForVerdicts(2));
+    const second = verdicts.get('k2');
+    expect(second?.evidence?.canary).toMatchObject({ totalCount: 40_000n, badCount: 2000n });
+    expect(second?.evidence?.primary).toMatchObject({ totalCount: 40_000n, badCount: 40n });
+    // Both looks are recorded with the verdict, and re-judging it gives the same verdict.
+    expect(second?.samples?.windows.map((w) => w.canary?.totalCount)).toEqual([20_000n, 20_000n]);
+    const again = second === undefined ? undefined : rejudgeVerdict(second);
+    expect(again?.message).toBe(second?.message);
+    expect(again?.statistics?.sequential?.looks).toBe(2);
   });
 
   it('stores one verdict for a re-delivered request (Nats-Msg-Id derived from the request id)', async () => {

@@ -15,46 +15,52 @@
  * - **Malformed input.** A request that cannot be decoded but names a request id gets an `Error`
  *   verdict; one without an id is terminated (`term`) with a logged reason. Never a crash.
  * - **Counts.** Count checks are measured through `countSubChecks`; comparisons accumulate their
- *   counts per (release, cluster, check) in a `CountHistory`.
+ *   counts per (release, cluster, check) in a `ComparisonCounts` store (in memory, or a
+ *   JetStream KV bucket that survives restarts); every verdict records its raw samples.
+ * - **Latency comparisons** (`request-duration` with `method: LATENCY_COMPARISON`) are measured
+ *   through `latencySubCheck` (the grouped histogram query); each window's histograms are kept
+ *   per (release, cluster, check) in a `LatencyHistories` store, the same way as the counts.
  * - **Stop** drains: no new messages, the running round finishes and publishes, held requests are
  *   released (`nak`) for re-delivery.
+ * - **Transport** (`transport.ts`): JetStream by default (`nats`); `aviary dev` passes the
+ *   in-process bus instead (`in-process-transport.ts`). Everything above holds for both.
  */
+import { AviaryError, ErrorCode } from '@aviary/core';
 import {
   CheckKind,
   type CountsSnapshot,
   judge,
   ObservationStatus,
+  Outcome,
+  RateMeasure,
   type ThresholdRange,
   type Verdict,
 } from '@aviary/judge';
-import {
-  analysisRequestSubject,
-  analysisResultSubject,
-  createJetStreamPublisher,
-  type JetStreamPublisher,
-  type MessagingNamespace,
-  type NatsClient,
-  streamNames,
-} from '@aviary/messaging';
+import { analysisResultSubject, type MessagingNamespace, type NatsClient } from '@aviary/messaging';
 import type { Logger } from '@aviary/platform';
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import {
   type ActiveCheck,
+  type ActiveLatencyCheck,
   type CheckVerdict,
   type CountCheck,
   collectCounts,
+  collectHistograms,
   countSubChecks,
   DEFAULT_INGESTION_DELAY_MS,
+  latencySubCheck,
   type ProviderPlanning,
   type Scheduler,
 } from '../scheduler/index.ts';
-import { CountHistory } from './count-history.ts';
+import { type ComparisonCounts, CountHistory } from './count-history.ts';
+import { HistogramHistory, type LatencyHistories } from './histogram-history.ts';
 import {
   type DecodedRequest,
   decodeAnalysisRequest,
   type RequestContext,
   type RequestIdentity,
 } from './requests.ts';
+import { publishVerdictTraced } from './telemetry.ts';
+import { type AnalysisTransport, natsAnalysisTransport, type RequestMessage } from './transport.ts';
 import {
   encodeVerdict,
   errorVerdict,
@@ -64,14 +70,17 @@ import {
 } from './verdicts.ts';
 
 export interface AnalysisServiceOptions {
-  readonly nats: NatsClient;
+  /** Requests from JetStream (the durable consumer); unused when `transport` is given. */
+  readonly nats?: NatsClient;
+  /** Another transport instead of `nats` (`aviary dev`: `inProcessAnalysisTransport`). */
+  readonly transport?: AnalysisTransport;
   readonly namespace: MessagingNamespace;
   readonly scheduler: Scheduler;
   /** The providers' planning (for their ingestion delays). */
   readonly providers: readonly ProviderPlanning[];
   readonly requests: RequestContext;
   readonly logger: Logger;
-  /** Durable consumer name; default `analyzer`. */
+  /** Durable consumer name (with `nats`); default `analyzer`. */
   readonly consumerName?: string;
   /** Tick period: rounds for due requests, `working()` for held ones; default 15 s. */
   readonly roundIntervalMs?: number;
@@ -82,6 +91,16 @@ export interface AnalysisServiceOptions {
   /** Unacknowledged requests the consumer hands out at once; default 10,000. */
   readonly maxAckPending?: number;
   readonly now?: () => number;
+  /**
+   * Where comparison counts are kept across rounds; default in memory. `KvCountHistory` keeps
+   * them in a JetStream KV bucket, so that a restart continues the sequential test.
+   */
+  readonly comparisonCounts?: ComparisonCounts;
+  /**
+   * Where latency comparisons' histograms are kept across rounds; default in memory.
+   * `KvHistogramHistory` keeps them in the same KV bucket as the counts.
+   */
+  readonly latencyHistograms?: LatencyHistories;
 }
 
 export interface AnalysisService {
@@ -97,7 +116,7 @@ interface Held {
   readonly request: DecodedRequest;
   readonly dueAtMs: number;
   readonly planAtMs: number;
-  readonly messages: JsMsg[];
+  readonly messages: RequestMessage[];
 }
 
 interface Answer {
@@ -111,39 +130,20 @@ export async function startAnalysisService(
   options: AnalysisServiceOptions,
   signal: AbortSignal,
 ): Promise<AnalysisService> {
-  const { nats, namespace, scheduler, logger } = options;
+  const { namespace, scheduler, logger } = options;
   const now = options.now ?? Date.now;
   const roundIntervalMs = options.roundIntervalMs ?? 15_000;
   const gatherMs = options.gatherMs ?? 250;
-  const durable = options.consumerName ?? 'analyzer';
-  const stream = streamNames(namespace).analysis;
   const resultSubject = analysisResultSubject(namespace);
   const delays = new Map(
     options.providers.map((p) => [p.id, p.ingestionDelayMs ?? DEFAULT_INGESTION_DELAY_MS[p.kind]]),
   );
 
-  const jsm = await nats.jetstreamManager({ signal });
-  const config = {
-    durable_name: durable,
-    filter_subject: analysisRequestSubject(namespace),
-    ack_policy: 'explicit',
-    ack_wait: (options.ackWaitMs ?? 300_000) * 1_000_000,
-    max_ack_pending: options.maxAckPending ?? 10_000,
-  } as const;
-  try {
-    await jsm.consumers.add(stream, config);
-  } catch {
-    // Exists with another configuration: update what may change in place.
-    await jsm.consumers.update(stream, durable, {
-      filter_subject: config.filter_subject,
-      ack_wait: config.ack_wait,
-      max_ack_pending: config.max_ack_pending,
-    });
-  }
-  const consumer = await nats.jetstream.consumers.get(stream, durable);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
-  const publisher: JetStreamPublisher = createJetStreamPublisher(nats.jetstream);
-  const history = new CountHistory();
+  const transport = options.transport ?? natsTransport(options);
+  const messages = await transport.requests(signal);
+  const { publisher } = transport;
+  const history = options.comparisonCounts ?? new CountHistory();
+  const histograms = options.latencyHistograms ?? new HistogramHistory();
   const held = new Map<string, Held>();
   const stopping = new AbortController();
   const roundSignal = stopping.signal;
@@ -152,13 +152,19 @@ export async function startAnalysisService(
   let running: Promise<void> = Promise.resolve();
   let roundQueued = false;
 
-  const publishAndAck = async (answer: Answer, msgs: readonly JsMsg[]): Promise<boolean> => {
+  const publishAndAck = async (
+    answer: Answer,
+    msgs: readonly RequestMessage[],
+  ): Promise<boolean> => {
     const message = toAnalysisVerdict(answer.identity, answer.verdict, answer.details);
     try {
-      const ack = await publisher.publish(resultSubject, encodeVerdict(message), {
-        msgId: verdictMsgId(answer.identity.requestId),
-        signal: roundSignal,
-      });
+      // In the request's trace, and counted (telemetry.ts).
+      const ack = await publishVerdictTraced(msgs[0], answer.identity, answer.verdict.outcome, () =>
+        publisher.publish(resultSubject, encodeVerdict(message), {
+          msgId: verdictMsgId(answer.identity.requestId),
+          signal: roundSignal,
+        }),
+      );
       logger.info(
         {
           requestId: answer.identity.requestId,
@@ -227,40 +233,73 @@ export async function startAnalysisService(
     }
     for (const [planAtMs, group] of [...groups.entries()].sort((a, b) => a[0] - b[0])) {
       if (roundSignal.aborted) return;
-      const checks: ActiveCheck[] = group.flatMap((h) =>
-        h.request.check.kind === 'value'
-          ? [h.request.check.active]
-          : countSubChecks(h.request.check.active),
-      );
+      const checks: ActiveCheck[] = group.flatMap((h) => {
+        const { check } = h.request;
+        if (check.kind === 'value') return [check.active];
+        if (check.kind === 'latency') return [latencySubCheck(check.active)];
+        return countSubChecks(check.active);
+      });
       const { verdicts } = await scheduler.round(checks, planAtMs, roundSignal);
       const byId = new Map(verdicts.map((v) => [v.checkId, v]));
       logger.info({ planAtMs, requests: group.length, checks: checks.length }, 'round judged');
       for (const h of group) {
-        const answer = answerOf(h.request, byId, nowMs);
+        const answer = await answerOf(h.request, byId, nowMs).catch((err: unknown): Answer => {
+          logger.error({ err, requestId: h.request.identity.requestId }, 'judging failed');
+          return {
+            identity: h.request.identity,
+            verdict: {
+              outcome: Outcome.Error,
+              evidence: { thresholdRange: {} },
+              message: `comparison counts unavailable: ${err instanceof Error ? err.message : String(err)}`,
+            },
+            details: {},
+          };
+        });
         held.delete(h.request.identity.requestId);
         await publishAndAck(answer, h.messages);
       }
     }
     history.prune(nowMs - 24 * 3_600_000);
+    histograms.prune(nowMs - 24 * 3_600_000);
   };
 
-  const answerOf = (
+  const answerOf = async (
     request: DecodedRequest,
     verdicts: ReadonlyMap<string, CheckVerdict>,
     nowMs: number,
-  ): Answer => {
+  ): Promise<Answer> => {
     const { identity, check } = request;
     if (check.kind === 'value') {
       const v = verdicts.get(check.active.id);
       if (v === undefined) {
         return { identity, verdict: errorVerdict('internal: no verdict'), details: {} };
       }
+      const judged = check.active.check;
+      const measured =
+        v.verdict.outcome !== Outcome.Error || v.verdict.evidence.value !== undefined;
       return {
         identity,
         verdict: v.verdict,
-        details: { query: v.query, ...(v.window === undefined ? {} : { window: v.window }) },
+        details: {
+          query: v.query,
+          ...(v.window === undefined ? {} : { window: v.window }),
+          ...(measured
+            ? {
+                samples: {
+                  method: CheckKind.ValueThreshold,
+                  series: v.samples,
+                  ...(v.verdict.evidence.value === undefined
+                    ? {}
+                    : { value: v.verdict.evidence.value }),
+                  ...(judged.label === undefined ? {} : { label: judged.label }),
+                  ...(judged.unit === undefined ? {} : { unit: judged.unit }),
+                },
+              }
+            : {}),
+        },
       };
     }
+    if (check.kind === 'latency') return answerLatency(identity, check.active, verdicts, nowMs);
     const collected = collectCounts(check.active, verdicts);
     const window = collected.window;
     const details: VerdictDetails = {
@@ -288,17 +327,25 @@ export async function startAnalysisService(
           data: collected.canary,
           ...(window === undefined ? {} : { window }),
         }),
-        details,
+        details: {
+          ...details,
+          samples: {
+            method: CheckKind.RateThreshold,
+            measure: judged.measure ?? RateMeasure.Good,
+            windows: window === undefined ? [] : [{ window, canary: collected.canary }],
+            series: collected.samples,
+          },
+        },
       };
     }
     const snapshot: CountsSnapshot = {
       canary: collected.canary,
       primary: collected.primary ?? { totalCount: 0, badCount: 0 },
     };
-    const looks =
+    const recorded =
       window === undefined
-        ? [snapshot]
-        : history.record(
+        ? { windows: [], looks: [snapshot] }
+        : await history.record(
             {
               releaseId: identity.releaseId,
               cluster: identity.cluster,
@@ -312,14 +359,82 @@ export async function startAnalysisService(
       identity,
       verdict: judge(judged, {
         status: ObservationStatus.Ok,
-        data: looks,
+        data: recorded.looks,
         ...(window === undefined ? {} : { window }),
       }),
-      details,
+      details: {
+        ...details,
+        samples: {
+          method: CheckKind.RateComparison,
+          windows: recorded.windows.map((w) => ({
+            window: w.window,
+            canary: w.counts.canary,
+            primary: w.counts.primary,
+          })),
+          series: collected.samples,
+        },
+      },
     };
   };
 
-  const receive = async (msg: JsMsg) => {
+  /** A latency comparison: this window's histograms recorded, the looks up to it judged. */
+  const answerLatency = async (
+    identity: RequestIdentity,
+    active: ActiveLatencyCheck,
+    verdicts: ReadonlyMap<string, CheckVerdict>,
+    nowMs: number,
+  ): Promise<Answer> => {
+    const collected = collectHistograms(active, verdicts);
+    const window = collected.window;
+    const details: VerdictDetails = {
+      query: collected.query,
+      ...(window === undefined ? {} : { window }),
+    };
+    if (!collected.ok) {
+      return {
+        identity,
+        verdict: { ...collected.failed.verdict, evidence: { thresholdRange: {} } },
+        details,
+      };
+    }
+    const judged = active.check;
+    if (collected.histograms === undefined || window === undefined) {
+      // No series for the canary or its primary in this window: nothing to add to the test.
+      return {
+        identity,
+        verdict: judge(judged, {
+          status: ObservationStatus.NoData,
+          ...(window === undefined ? {} : { window }),
+        }),
+        details,
+      };
+    }
+    const recorded = await histograms.record(
+      { releaseId: identity.releaseId, cluster: identity.cluster, checkName: identity.checkName },
+      window,
+      collected.histograms,
+      nowMs,
+    );
+    return {
+      identity,
+      verdict: judge(judged, { status: ObservationStatus.Ok, data: recorded.looks, window }),
+      details: {
+        ...details,
+        samples: {
+          method: CheckKind.LatencyComparison,
+          sloMs: judged.sloMs,
+          histograms: recorded.windows.map((w) => ({
+            window: w.window,
+            canary: w.histograms.canary,
+            primary: w.histograms.primary,
+          })),
+          series: collected.samples,
+        },
+      },
+    };
+  };
+
+  const receive = async (msg: RequestMessage) => {
     const decoded = decodeAnalysisRequest(msg.data, options.requests);
     if (!decoded.ok) {
       if (decoded.identity === undefined) {
@@ -344,7 +459,10 @@ export async function startAnalysisService(
       existing.messages.push(msg);
       return;
     }
-    const delay = delays.get(request.check.active.providerId) ?? 0;
+    // The check's own delay (its template's) if any, else its provider's: the window's data is
+    // complete only then, and the planner aligns the window to the same delay.
+    const delay =
+      request.check.active.ingestionDelayMs ?? delays.get(request.check.active.providerId) ?? 0;
     const planAtMs = request.windowEndMs === undefined ? now() : request.windowEndMs + delay;
     held.set(id, { request, dueAtMs: planAtMs, planAtMs, messages: [msg] });
     schedule();
@@ -395,6 +513,19 @@ export async function startAnalysisService(
       return held.size;
     },
   };
+}
+
+function natsTransport(options: AnalysisServiceOptions): AnalysisTransport {
+  if (options.nats === undefined) {
+    throw new AviaryError(ErrorCode.Config, 'the analysis service needs `nats` or `transport`');
+  }
+  return natsAnalysisTransport({
+    nats: options.nats,
+    namespace: options.namespace,
+    ...(options.consumerName === undefined ? {} : { consumerName: options.consumerName }),
+    ...(options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs }),
+    ...(options.maxAckPending === undefined ? {} : { maxAckPending: options.maxAckPending }),
+  });
 }
 
 function rangeOfCheck(check: CountCheck): ThresholdRange {

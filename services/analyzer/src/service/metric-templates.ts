@@ -23,9 +23,18 @@ import { MetricProviderKind } from '../metrics/provider.ts';
 const provider = z.enum([MetricProviderKind.Prometheus, MetricProviderKind.Datadog]);
 const query = z.string().trim().min(1).max(10_000);
 
-const valueTemplate = z.strictObject({ provider, query });
+/** The metric's own ingestion delay in ms (e.g. 900000 for a metric 15 min late); default: the provider's. */
+const ingestionDelayMs = z
+  .number()
+  .int()
+  .min(0)
+  .max(24 * 3_600_000)
+  .optional();
+
+const valueTemplate = z.strictObject({ provider, query, ingestionDelayMs });
 const countsTemplate = z.strictObject({
   provider,
+  ingestionDelayMs,
   total: query,
   bad: query,
   measure: z.enum([RateMeasure.Good, RateMeasure.Bad]).default(RateMeasure.Good),

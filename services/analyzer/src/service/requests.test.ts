@@ -1,5 +1,11 @@
 import { CheckKind } from '@aviary/judge';
-import { AnalysisPriority, analysisRequestSchema, RouterKind, WorkloadKind } from '@aviary/proto';
+import {
+  AnalysisPriority,
+  analysisRequestSchema,
+  JudgeMethod,
+  RouterKind,
+  WorkloadKind,
+} from '@aviary/proto';
 import { create, type MessageInitShape, toJsonString } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
@@ -100,6 +106,33 @@ describe('decodeAnalysisRequest', () => {
     });
   });
 
+  it('carries a template’s own ingestion delay into its check', () => {
+    const delayed: RequestContext = {
+      ...context,
+      templates: parseMetricTemplates(
+        JSON.stringify({
+          'shop/crawl': {
+            provider: 'datadog',
+            query: 'avg:crawl.lag{kube_deployment:{{ target }}}',
+            ingestionDelayMs: 900_000,
+          },
+        }),
+      ),
+    };
+    const result = decodeAnalysisRequest(
+      encode(request({ checkName: 'crawl', templateRef: { namespace: '', name: 'crawl' } })),
+      delayed,
+    );
+    expect(result.ok && result.request.check.active.ingestionDelayMs).toBe(900_000);
+    const plain = decodeAnalysisRequest(encode(request()), context);
+    expect(plain.ok && plain.request.check.active.ingestionDelayMs).toBeUndefined();
+    expect(() =>
+      parseMetricTemplates(
+        JSON.stringify({ x: { provider: 'datadog', query: 'q', ingestionDelayMs: -5 } }),
+      ),
+    ).toThrow(/metric templates/);
+  });
+
   it('falls back to the Prometheus built-in for the router when no template is configured', () => {
     const result = decodeAnalysisRequest(
       encode(request({ checkName: 'request-duration', thresholdRange: { max: 500 } })),
@@ -169,5 +202,101 @@ describe('parseMetricTemplates', () => {
     ).toThrow();
     expect(() => parseMetricTemplates('{')).toThrow(/not JSON/);
     expect(parseMetricTemplates(undefined)).toEqual({});
+  });
+});
+
+describe('the request’s method', () => {
+  const latency = (overrides: RequestInit = {}) =>
+    decodeAnalysisRequest(
+      encode(
+        request({
+          checkName: 'request-duration',
+          thresholdRange: { max: 500 },
+          method: JudgeMethod.LATENCY_COMPARISON,
+          ...overrides,
+        }),
+      ),
+      context,
+    );
+
+  it('makes the built-in request-duration a latency comparison, SLO from the range’s max', () => {
+    const result = latency();
+    expect(result.ok && result.request.check).toMatchObject({
+      kind: 'latency',
+      active: {
+        id: 'req-1',
+        providerId: 'prometheus',
+        metric: { router: 'istio' },
+        intervalMs: 60_000,
+        priority: 'rollback',
+        check: { kind: CheckKind.LatencyComparison, sloMs: 500 },
+      },
+    });
+    const own = latency({ latencySloMs: 250 });
+    expect(own.ok && own.request.check.active.check).toEqual({
+      kind: CheckKind.LatencyComparison,
+      sloMs: 250,
+    });
+    // Unspecified keeps Flagger's threshold on the P99.
+    const threshold = decodeAnalysisRequest(
+      encode(request({ checkName: 'request-duration', thresholdRange: { max: 500 } })),
+      context,
+    );
+    expect(threshold.ok && threshold.request.check.active.check.kind).toBe(
+      CheckKind.ValueThreshold,
+    );
+  });
+
+  it('refuses a latency comparison it cannot measure or judge', () => {
+    const reason = (r: ReturnType<typeof latency>) => (r.ok ? 'ok' : r.reason);
+    expect(reason(latency({ thresholdRange: { min: 1 } }))).toContain('latencySloMs');
+    expect(reason(latency({ latencySloMs: -1 }))).toContain('latencySloMs must be');
+    expect(reason(latency({ checkName: 'request-success-rate' }))).toContain(
+      'built-in request-duration',
+    );
+    expect(reason(latency({ templateRef: { namespace: 'shop', name: 'latency' } }))).toContain(
+      'built-in request-duration',
+    );
+    expect(reason(latency({ router: RouterKind.UNSPECIFIED }))).toContain('no built-in');
+    expect(
+      reason(
+        decodeAnalysisRequest(
+          encode(
+            request({
+              checkName: 'request-duration',
+              thresholdRange: { max: 500 },
+              method: JudgeMethod.LATENCY_COMPARISON,
+            }),
+          ),
+          { ...context, providers: { datadog: 'datadog' } },
+        ),
+      ),
+    ).toContain('Prometheus');
+  });
+
+  it('makes a counts template a comparison on request, and refuses methods that do not fit', () => {
+    const comparison = decodeAnalysisRequest(
+      encode(request({ method: JudgeMethod.RATE_COMPARISON })),
+      context,
+    );
+    expect(comparison.ok && comparison.request.check.active.check).toEqual({
+      kind: CheckKind.RateComparison,
+    });
+    const same = decodeAnalysisRequest(
+      encode(request({ method: JudgeMethod.RATE_THRESHOLD })),
+      context,
+    );
+    expect(same.ok && same.request.check.active.check.kind).toBe(CheckKind.RateThreshold);
+    const misfit = decodeAnalysisRequest(
+      encode(
+        request({
+          checkName: 'request-duration',
+          thresholdRange: { max: 500 },
+          method: JudgeMethod.RATE_COMPARISON,
+        }),
+      ),
+      context,
+    );
+    expect(misfit.ok ? 'ok' : misfit.reason).toContain('does not fit');
   });
 });

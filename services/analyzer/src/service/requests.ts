@@ -22,6 +22,7 @@ import {
   AnalysisPriority,
   type AnalysisRequest,
   analysisRequestSchema,
+  JudgeMethod,
   RouterKind,
 } from '@aviary/proto';
 import { fromJson, type JsonValue } from '@bufbuild/protobuf';
@@ -29,7 +30,12 @@ import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { Priority } from '../budget/index.ts';
 import { BuiltinMetric, MetricRouter } from '../metrics/builtin.ts';
 import type { MetricProviderKind } from '../metrics/provider.ts';
-import { type ActiveCheck, type ActiveCountCheck, MetricSource } from '../scheduler/index.ts';
+import {
+  type ActiveCheck,
+  type ActiveCountCheck,
+  type ActiveLatencyCheck,
+  MetricSource,
+} from '../scheduler/index.ts';
 import { isCountsTemplate, type MetricTemplates } from './metric-templates.ts';
 
 /** What a verdict echoes from its request. */
@@ -40,10 +46,11 @@ export interface RequestIdentity {
   readonly checkName: string;
 }
 
-/** A decoded request: one value check or one count check for the scheduler. */
+/** A decoded request: one value, count or latency-comparison check for the scheduler. */
 export type RequestCheck =
   | { readonly kind: 'value'; readonly active: ActiveCheck }
-  | { readonly kind: 'counts'; readonly active: ActiveCountCheck };
+  | { readonly kind: 'counts'; readonly active: ActiveCountCheck }
+  | { readonly kind: 'latency'; readonly active: ActiveLatencyCheck };
 
 export interface DecodedRequest {
   readonly identity: RequestIdentity;
@@ -188,6 +195,12 @@ function validate(message: AnalysisRequest): string[] {
   if (message.templateRef !== undefined && message.templateRef.name === '') {
     problems.push('templateRef.name is required');
   }
+  if (!Number.isFinite(message.latencySloMs) || message.latencySloMs < 0) {
+    problems.push('latencySloMs must be a finite number ≥ 0');
+  }
+  if (JudgeMethod[message.method] === undefined) {
+    problems.push(`unknown method ${message.method}`);
+  }
   return problems;
 }
 
@@ -211,11 +224,72 @@ function intervalOf(message: AnalysisRequest, fallbackMs: number): number {
   return fallbackMs;
 }
 
+/**
+ * The request's check, with its `method` applied: unspecified (or the default itself) keeps the
+ * default; `LATENCY_COMPARISON` makes the built-in `request-duration` a latency comparison;
+ * `RATE_COMPARISON` makes a counts template a comparison even with a threshold range. Any other
+ * choice is refused: it does not fit the metric.
+ */
 function resolveCheck(message: AnalysisRequest, context: RequestContext): RequestCheck | string {
+  if (message.method === JudgeMethod.LATENCY_COMPARISON) return resolveLatency(message, context);
+  const resolved = resolveDefault(message, context);
+  if (typeof resolved === 'string' || message.method === JudgeMethod.UNSPECIFIED) return resolved;
+  const chosen = JudgeMethod[message.method];
+  if (METHODS[resolved.active.check.kind] === message.method) return resolved;
+  if (message.method === JudgeMethod.RATE_COMPARISON && resolved.kind === 'counts') {
+    return {
+      kind: 'counts',
+      active: { ...resolved.active, check: { kind: CheckKind.RateComparison } },
+    };
+  }
+  return `method ${chosen} does not fit check ${JSON.stringify(message.checkName)} (${resolved.active.check.kind})`;
+}
+
+const METHODS: Readonly<Record<CheckKind, JudgeMethod>> = {
+  [CheckKind.ValueThreshold]: JudgeMethod.VALUE_THRESHOLD,
+  [CheckKind.RateThreshold]: JudgeMethod.RATE_THRESHOLD,
+  [CheckKind.RateComparison]: JudgeMethod.RATE_COMPARISON,
+  [CheckKind.LatencyComparison]: JudgeMethod.LATENCY_COMPARISON,
+};
+
+/**
+ * `request-duration` as a latency comparison: always the router's built-in histogram on the
+ * Prometheus provider (a template gives one value or two counts, not a histogram), the SLO from
+ * `latencySloMs`, else `thresholdRange.max` (the P99 limit a Flagger spec already has).
+ */
+function resolveLatency(message: AnalysisRequest, context: RequestContext): RequestCheck | string {
   const workload = message.workload;
   if (workload === undefined) return 'workload is required';
-  const thresholdRange = rangeOf(message);
-  const base = {
+  if (message.checkName !== BuiltinMetric.RequestDuration || message.templateRef !== undefined) {
+    return `method LATENCY_COMPARISON is for the built-in request-duration (no templateRef), not ${JSON.stringify(message.checkName)}`;
+  }
+  const providerId = context.providers.prometheus;
+  if (providerId === undefined) return 'a latency comparison needs the Prometheus provider';
+  const router = ROUTERS[message.router];
+  if (router === undefined) {
+    return `no built-in request-duration histogram for router ${RouterKind[message.router] ?? message.router}`;
+  }
+  const sloMs = message.latencySloMs > 0 ? message.latencySloMs : message.thresholdRange?.max;
+  if (sloMs === undefined || !(sloMs > 0)) {
+    return 'a latency comparison needs latencySloMs or thresholdRange.max (ms) > 0';
+  }
+  return {
+    kind: 'latency',
+    active: {
+      ...baseOf(message, workload, context),
+      providerId,
+      metric: { router },
+      check: { kind: CheckKind.LatencyComparison, sloMs },
+    },
+  };
+}
+
+function baseOf(
+  message: AnalysisRequest,
+  workload: NonNullable<AnalysisRequest['workload']>,
+  context: RequestContext,
+) {
+  return {
     id: message.requestId,
     cluster: message.cluster,
     namespace: workload.namespace,
@@ -226,6 +300,13 @@ function resolveCheck(message: AnalysisRequest, context: RequestContext): Reques
       ? {}
       : { variables: { ...message.templateVariables } }),
   };
+}
+
+function resolveDefault(message: AnalysisRequest, context: RequestContext): RequestCheck | string {
+  const workload = message.workload;
+  if (workload === undefined) return 'workload is required';
+  const thresholdRange = rangeOf(message);
+  const base = baseOf(message, workload, context);
 
   const ref = message.templateRef;
   const templateId =
@@ -271,11 +352,14 @@ function resolveCheck(message: AnalysisRequest, context: RequestContext): Reques
   if (providerId === undefined) {
     return `template ${templateId} uses provider ${template.provider}, which is not configured`;
   }
+  const delay =
+    template.ingestionDelayMs === undefined ? {} : { ingestionDelayMs: template.ingestionDelayMs };
   if (!isCountsTemplate(template)) {
     return {
       kind: 'value',
       active: {
         ...base,
+        ...delay,
         providerId,
         metric: { source: MetricSource.Template, templateId, query: template.query },
         check: { kind: CheckKind.ValueThreshold, thresholdRange, label: message.checkName },
@@ -287,6 +371,7 @@ function resolveCheck(message: AnalysisRequest, context: RequestContext): Reques
     kind: 'counts',
     active: {
       ...base,
+      ...delay,
       providerId,
       metric: { templateId, totalQuery: template.total, badQuery: template.bad },
       check: hasBound

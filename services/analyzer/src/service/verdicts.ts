@@ -7,6 +7,7 @@ import { AnalysisOutcome, type AnalysisVerdict, analysisVerdictSchema } from '@a
 import { create, toJsonString } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { RequestIdentity } from './requests.ts';
+import { type Recording, recordedSamples } from './samples.ts';
 
 const OUTCOMES: Readonly<Record<Outcome, AnalysisOutcome>> = {
   [Outcome.Successful]: AnalysisOutcome.SUCCESSFUL,
@@ -29,6 +30,8 @@ export interface VerdictDetails {
   readonly query?: string;
   /** The window actually queried, when the verdict's evidence does not carry it. */
   readonly window?: TimeWindow;
+  /** What the verdict was judged on, recorded for re-judging (`AnalysisVerdict.samples`). */
+  readonly samples?: Recording;
 }
 
 const finite = (value: number | undefined) =>
@@ -84,6 +87,7 @@ export function toAnalysisVerdict(
           }),
       query: details.query ?? '',
     },
+    ...(details.samples === undefined ? {} : { samples: recordedSamples(details.samples) }),
   });
 }
 

@@ -190,6 +190,25 @@ export declare type AnalysisRequest = Message<"aviary.analysis.v1.AnalysisReques
    * @generated from field: aviary.common.v1.RouterKind router = 13;
    */
   router: RouterKind;
+
+  /**
+   * How to judge the check, when the request chooses. UNSPECIFIED: the check's default (a value
+   * or rate threshold with threshold_range; a counts template without one: rate comparison).
+   * LATENCY_COMPARISON (built-in `request-duration`, Prometheus): the canary's requests slower
+   * than `latency_slo_ms` compared with the primary's, from the router's histogram buckets, with
+   * the always-valid sequential test and a rank test, instead of a threshold on the P99.
+   *
+   * @generated from field: aviary.analysis.v1.JudgeMethod method = 14;
+   */
+  method: JudgeMethod;
+
+  /**
+   * LATENCY_COMPARISON: requests slower than this many ms are slow (a bucket boundary, or the
+   * next one above is used); 0: threshold_range.max.
+   *
+   * @generated from field: double latency_slo_ms = 15;
+   */
+  latencySloMs: number;
 };
 
 /**
@@ -277,6 +296,25 @@ export declare type AnalysisRequestJson = {
    * @generated from field: aviary.common.v1.RouterKind router = 13;
    */
   router?: RouterKindJson;
+
+  /**
+   * How to judge the check, when the request chooses. UNSPECIFIED: the check's default (a value
+   * or rate threshold with threshold_range; a counts template without one: rate comparison).
+   * LATENCY_COMPARISON (built-in `request-duration`, Prometheus): the canary's requests slower
+   * than `latency_slo_ms` compared with the primary's, from the router's histogram buckets, with
+   * the always-valid sequential test and a rank test, instead of a threshold on the P99.
+   *
+   * @generated from field: aviary.analysis.v1.JudgeMethod method = 14;
+   */
+  method?: JudgeMethodJson;
+
+  /**
+   * LATENCY_COMPARISON: requests slower than this many ms are slow (a bucket boundary, or the
+   * next one above is used); 0: threshold_range.max.
+   *
+   * @generated from field: double latency_slo_ms = 15;
+   */
+  latencySloMs?: number | "NaN" | "Infinity" | "-Infinity";
 };
 
 /**
