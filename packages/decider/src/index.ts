@@ -140,7 +140,7 @@ export {
   WebhookType,
   type WeeklyFreezeWindow,
 } from './spec/types.ts';
-export { validateRollout } from './spec/validate-rollout.ts';
+export { validateRollout, withCurrentDefaults } from './spec/validate-rollout.ts';
 export {
   DeciderSpecification,
   type DeciderSpecificationOptions,

@@ -202,13 +202,15 @@ describe('failed checks and holds', () => {
     ]);
   });
 
-  it('a verdict missing at the next tick holds the canary', () => {
+  it('a verdict never answered holds the canary once resultTimeout (default 1m + 3m) passed', () => {
     const sim = started(canary(), {
       verdict: (_n, i) => (i === 5 ? undefined : 'ANALYSIS_OUTCOME_SUCCESSFUL'),
     });
-    const trace = [0, 1, 2, 3].map((i) => summary(sim.tick(at(i))));
+    const trace = [0, 1, 2, 3, 4, 5, 6].map((i) => summary(sim.tick(at(i))));
     expect(trace[2]).toEqual(['AnalysisRequested']);
-    expect(trace[3]).toEqual([
+    // t3–t5: the interval asked at t2 is still awaited: no new interval, no step.
+    expect(trace.slice(3, 6)).toEqual([[], [], []]);
+    expect(trace[6]).toEqual([
       'held 1/10',
       'AnalysisRequested',
       'routes 80/20',

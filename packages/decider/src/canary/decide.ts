@@ -21,6 +21,7 @@ import { RouterKind, Strategy, type Webhook, WebhookType } from '../spec/types.t
 import { evolveCanary } from './evolve.ts';
 import { compact, formatTimestamp } from './json.ts';
 import { type Readiness, readinessOf } from './readiness.ts';
+import { awaitingResults, unansweredReason } from './result-timeout.ts';
 import {
   type AwaitedResult,
   type CanaryCommand,
@@ -174,11 +175,16 @@ class Decision {
     }
     if (this.spec.suspend) return;
     if (before.paused) return;
-    // Checks of the previous interval still unanswered: held, never failed (ADR 0004 §3).
+    // Checks still unanswered once their resultTimeout has passed: held, never failed (ADR 0004
+    // §3). Within it the interval stays open (evolve kept it) and is judged when they come.
     const unanswered = (before.interval?.checks ?? []).filter((c) => c.outcome === undefined);
     const first = unanswered[0];
-    if (first !== undefined && ANALYSING_PHASES.includes(this.state.phase)) {
-      this.hold(first.name, 'ANALYSIS_OUTCOME_ERROR', 'no result before the next tick');
+    if (
+      first !== undefined &&
+      this.state.interval === undefined &&
+      ANALYSING_PHASES.includes(this.state.phase)
+    ) {
+      this.hold(first.name, 'ANALYSIS_OUTCOME_ERROR', unansweredReason(this.analysis));
       if (this.state.paused) return;
     }
     // Confirm-rollout asked on the previous tick and not answered: Waiting, as a closed gate.
@@ -467,6 +473,9 @@ class Decision {
     }
     // The weight counts only once applied: no analysis at a weight the agent has not confirmed.
     if (this.outstandingOf(CommandKind.SetRoutes)) return;
+    // An interval still awaiting results (within resultTimeout) is judged when they come: no new
+    // interval, no step meanwhile.
+    if (awaitingResults(this.analysis, this.state.interval, nowMs)) return;
     this.openInterval(nowMs);
   }
 

@@ -1,5 +1,6 @@
 import type { AgentCommandJson, WebhookCallJson } from '@aviary/proto';
 import { parseTimestamp } from './json.ts';
+import { awaitingResults } from './result-timeout.ts';
 import {
   type AwaitedResult,
   type CanaryContext,
@@ -51,10 +52,15 @@ export function evolveCanary(
     case 'TickRecorded': {
       const nowMs = parseTimestamp(event.data.now) ?? 0;
       if (nowMs < state.nextCheckAtMs) return state;
-      // A due tick closes the previous interval and the gates asked on the previous tick.
-      const { interval: _interval, confirmRollout: _confirm, ...rest } = state;
+      // A due tick closes the previous interval and the gates asked on the previous tick; an
+      // interval whose results are still awaited within resultTimeout stays open (late verdicts).
+      const { interval, confirmRollout: _confirm, ...rest } = state;
+      const analysis = context.rollout.spec.analysis;
       return {
         ...rest,
+        ...(interval !== undefined && awaitingResults(analysis, interval, nowMs)
+          ? { interval }
+          : {}),
         lastTickMs: nowMs,
         nextCheckAtMs: nowMs + context.rollout.spec.analysis.intervalMs,
         rollbackHookIds: [],

@@ -54,6 +54,7 @@ function randomAnalysis(g: Gen): Record<string, unknown> {
     metrics: [{ name: METRIC, thresholdRange: { min: 99 } }],
   };
   if (g.chance(0.3)) analysis.maxHeldChecks = g.int(1, 4);
+  if (g.chance(0.3)) analysis.resultTimeout = g.pick(['1m', '2m', '4m']);
   const strategy = g.pick(['canary', 'canary', 'canary', 'blue-green', 'ab'] as const);
   if (strategy === 'canary') {
     if (g.chance(0.35)) {
@@ -145,6 +146,8 @@ function randomScenario(g: Gen, name: string): Generated {
       webhooks: { gate: g.pick(['PASSED', 'PASSED', 'FAILED', 'ERROR', 'NONE'] as const) },
       agentDown: g.chance(0.25) ? g.subset(names, 0.4) : [],
       canaryNotReady: g.chance(0.15) ? g.subset(names, 0.4) : [],
+      // A slow provider: verdicts after the next tick, within resultTimeout or not.
+      verdictDelays: g.chance(0.3) ? { [METRIC]: g.pick(['30s', '90s', '2m10s', '5m']) } : {},
     };
     const operator: OperatorStep[] = [];
     if (g.chance(0.3)) {

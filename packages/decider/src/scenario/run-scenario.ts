@@ -1,6 +1,7 @@
 /**
  * Runs a scenario (`types.ts`) against the release decider with a simulated fleet of agents, an
- * analyzer and a webhook receiver, all answering at once and deterministically. Pure: the clock is
+ * analyzer and a webhook receiver, answering at once (or, for a slow provider's verdicts, before
+ * a later tick) and deterministically. Pure: the clock is
  * the scenario's tick offsets.
  */
 import { AviaryError, ErrorCode, ValidationError, type ValidationIssue } from '@aviary/core';
@@ -148,6 +149,8 @@ class FleetRun {
   private readonly previous: string;
   private nowMs: number;
   private observationSeq = 0;
+  /** Verdicts of a slow provider (`verdictDelays`), in the order they fall due. */
+  private late: { readonly dueMs: number; readonly command: ReleaseCommand }[] = [];
   private behaviour: Behaviour;
   private readonly clusters: readonly ClusterInfo[];
 
@@ -308,6 +311,16 @@ class FleetRun {
   private tick(index: number, nowMs: number): void {
     const from = this.history.length;
     this.nowMs = nowMs;
+    // Late verdicts due by now come in before the tick (between it and the previous one).
+    const due = this.late.filter((l) => l.dueMs <= nowMs);
+    this.late = this.late.filter((l) => l.dueMs > nowMs);
+    for (const { command } of due) {
+      try {
+        this.send(command);
+      } catch (error) {
+        this.failures.push(`step ${index}: late verdict refused: ${(error as Error).message}`);
+      }
+    }
     this.send({ type: 'Tick', data: { nowMs } });
     this.line(index, 'tick', from);
   }
@@ -449,7 +462,7 @@ class FleetRun {
           const wanted = pick(this.behaviour.verdicts, cluster, name) ?? 'SUCCESSFUL';
           const outcome = OUTCOMES[wanted];
           if (this.down(cluster) || outcome === undefined) break;
-          this.send({
+          const command: ReleaseCommand = {
             type: 'RecordVerdict',
             data: {
               verdict: {
@@ -460,7 +473,17 @@ class FleetRun {
                 outcome,
               },
             },
-          });
+          };
+          const delayMs = ms(pick(this.behaviour.verdictDelays, cluster, name) ?? '0s');
+          if (delayMs === 0) {
+            this.send(command);
+            break;
+          }
+          const windowEndMs = parseTimestamp(request.windowEnd ?? '') ?? this.nowMs;
+          const dueMs = windowEndMs + delayMs;
+          // Stable: verdicts due at the same instant keep their request order.
+          const at = this.late.findIndex((l) => l.dueMs > dueMs);
+          this.late.splice(at === -1 ? this.late.length : at, 0, { dueMs, command });
           break;
         }
         case 'WebhookRequested': {
@@ -504,6 +527,7 @@ function pick<T>(table: Readonly<Record<string, T>> | undefined, cluster: string
 function merge(base: Behaviour, over: Behaviour): Behaviour {
   return {
     verdicts: { ...base.verdicts, ...over.verdicts },
+    verdictDelays: { ...base.verdictDelays, ...over.verdictDelays },
     webhooks: { ...base.webhooks, ...over.webhooks },
     agentDown: over.agentDown ?? base.agentDown ?? [],
     canaryNotReady: over.canaryNotReady ?? base.canaryNotReady ?? [],

@@ -24,7 +24,7 @@
  * ```
  */
 
-/** Analyzer verdicts; `NONE`: never answered (counts as a hold at the next tick). */
+/** Analyzer verdicts; `NONE`: never answered (held once `analysis.resultTimeout` has passed). */
 export type VerdictOutcome = 'SUCCESSFUL' | 'FAILED' | 'INCONCLUSIVE' | 'ERROR' | 'NONE';
 /** Webhook results; `NONE`: never answered. */
 export type WebhookOutcome = 'PASSED' | 'FAILED' | 'ERROR' | 'NONE';
@@ -33,6 +33,12 @@ export type WebhookOutcome = 'PASSED' | 'FAILED' | 'ERROR' | 'NONE';
 export interface Behaviour {
   /** Per metric name; default SUCCESSFUL. */
   readonly verdicts?: Readonly<Record<string, VerdictOutcome>>;
+  /**
+   * Per metric name: a slow provider. The verdict comes this long (a duration, e.g. `2m10s`: an
+   * ingestion delay plus a round) after the end of the window it judges, and is delivered before
+   * the first tick at or after that instant. Absent or `0s`: answered at once.
+   */
+  readonly verdictDelays?: Readonly<Record<string, string>>;
   /**
    * Per webhook name; default PASSED, except rollback hooks (default NONE: no rollback asked) and
    * post-rollout / event hooks (never answered).

@@ -99,7 +99,7 @@ const UNSUPPORTED_SERVICE: Readonly<Record<string, string>> = {
 };
 /** Aviary-only fields: not part of a Flagger Canary, so reported as unknown there. */
 const AVIARY_ONLY_SPEC = ['fleet', 'strategy'];
-const AVIARY_ONLY_ANALYSIS = ['intervalMs', 'maxHeldChecks'];
+const AVIARY_ONLY_ANALYSIS = ['intervalMs', 'maxHeldChecks', 'resultTimeout', 'resultTimeoutMs'];
 
 /**
  * Imports a Flagger Canary. `canaryYaml` may also carry MetricTemplates (`---` separated);

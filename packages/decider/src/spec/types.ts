@@ -113,6 +113,11 @@ export const ROLLOUT_DEFAULTS = {
   maxWeight: 100,
   readyThresholdPercent: 100,
   maxHeldChecks: 10,
+  /**
+   * `resultTimeout` defaults to the interval plus this: Datadog's default ingestion delay (2 min)
+   * and a round of the analyzer (up to 1 min), so a slow provider's verdicts are judged, not held.
+   */
+  resultTimeoutSlackMs: 180_000,
   metricIntervalMs: 60_000,
   webhookTimeoutMs: 10_000,
   sessionAffinityMaxAgeSeconds: 86_400,
@@ -245,6 +250,14 @@ export interface Analysis {
    * a human. Such verdicts never count as failed checks.
    */
   readonly maxHeldChecks: number;
+  /**
+   * Aviary: how long after the tick that asked for an interval's checks their results are still
+   * awaited. Until then later due ticks keep that interval open (no new interval, no step); the
+   * first due tick at or after it holds the checks still unanswered. At least `intervalMs`;
+   * default `intervalMs` + 3 min. Absent in specs recorded before the field existed: those
+   * releases replay with the old rule (`intervalMs`: unanswered at the next due tick = held).
+   */
+  readonly resultTimeoutMs?: number;
   readonly metrics: readonly Metric[];
   readonly webhooks: readonly Webhook[];
   readonly alerts: readonly Alert[];

@@ -44,6 +44,7 @@ describe('validateRollout defaults', () => {
           canaryReadyThreshold: 100,
           primaryReadyThreshold: 100,
           maxHeldChecks: 10,
+          resultTimeoutMs: 240_000, // the interval + 3 min
           metrics: [],
           webhooks: [],
           alerts: [],

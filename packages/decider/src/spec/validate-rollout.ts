@@ -108,6 +108,8 @@ const ANALYSIS_KEYS = [
   'canaryReadyThreshold',
   'primaryReadyThreshold',
   'maxHeldChecks',
+  'resultTimeout',
+  'resultTimeoutMs',
   'metrics',
   'webhooks',
   'alerts',
@@ -532,6 +534,15 @@ function readAnalysis(
   const primaryReadyThreshold =
     a.integer('primaryReadyThreshold', { min: 0, max: 100 }) ?? D.readyThresholdPercent;
   const maxHeldChecks = a.integer('maxHeldChecks', { min: 1 }) ?? D.maxHeldChecks;
+  // Aviary: results may come after the next tick (a provider's ingestion delay); see Analysis.
+  const givenResultTimeout = a.duration('resultTimeout', 'resultTimeoutMs');
+  if (givenResultTimeout !== undefined && givenResultTimeout < intervalMs) {
+    issues.add(
+      a.at(a.has('resultTimeoutMs') ? 'resultTimeoutMs' : 'resultTimeout'),
+      `must be at least the interval (${intervalMs / 1000}s): a result is awaited until the next tick at least`,
+    );
+  }
+  const resultTimeoutMs = givenResultTimeout ?? intervalMs + D.resultTimeoutSlackMs;
   const metrics = readMetrics(a, namespace);
   const webhooks = readWebhooks(a);
   const alerts = readAlerts(a, namespace);
@@ -637,6 +648,7 @@ function readAnalysis(
     canaryReadyThreshold,
     primaryReadyThreshold,
     maxHeldChecks,
+    resultTimeoutMs,
     metrics,
     webhooks,
     alerts,
@@ -1106,4 +1118,22 @@ function readInstant(w: Fields, key: string, msKey: string): number | undefined 
     return undefined;
   }
   return parsed.ms;
+}
+
+/**
+ * A normalized Rollout stored before a field was added (e.g. an application's spec applied before
+ * `resultTimeout`), completed with that field's default, for a release started now. Specs
+ * recorded in a release's `ReleaseStarted` are never completed: their release replays as
+ * recorded.
+ */
+export function withCurrentDefaults(rollout: Rollout): Rollout {
+  const analysis = rollout.spec.analysis;
+  if (analysis.resultTimeoutMs !== undefined) return rollout;
+  return {
+    ...rollout,
+    spec: {
+      ...rollout.spec,
+      analysis: { ...analysis, resultTimeoutMs: analysis.intervalMs + D.resultTimeoutSlackMs },
+    },
+  };
 }

@@ -37,6 +37,7 @@ import {
   type ReleaseCommand,
   type ReleaseContext,
   type Rollout,
+  withCurrentDefaults,
 } from '@aviary/decider';
 import {
   type EventMetadata,
@@ -559,7 +560,7 @@ export class Engine implements Operations {
         if (active.state.halted) {
           app.pending = { revisionId, cluster };
           this.log.info(
-            { application: app.key, release: active.releaseId, revision: revisionId, cluster },
+            { application: app.key, releaseId: active.releaseId, revision: revisionId, cluster },
             'a newer revision waits for the halted release to end',
           );
           return;
@@ -633,7 +634,7 @@ export class Engine implements Operations {
     this.log.info(
       {
         application: app.key,
-        release: releaseId,
+        releaseId,
         revision: revisionId,
         reason: why.reason,
         cluster: why.cluster || undefined,
@@ -651,7 +652,7 @@ export class Engine implements Operations {
       ...(this.options.snapshots ? { snapshots: this.options.snapshots } : {}),
       ...(this.options.snapshotEvery ? { snapshotEvery: this.options.snapshotEvery } : {}),
       onSnapshotError: (error: unknown, releaseId: string) =>
-        this.log.warn({ err: error, release: releaseId }, 'saving a release snapshot failed'),
+        this.log.warn({ err: error, releaseId }, 'saving a release snapshot failed'),
     };
     let actor = await ReleaseActor.load(deps, record.releaseId);
     let created = false;
@@ -662,7 +663,9 @@ export class Engine implements Operations {
       const superseded = await this.supersedeRunning(app, record);
       const context: ReleaseContext = {
         releaseId: record.releaseId,
-        rollout,
+        // A spec applied before a field existed gets its default (e.g. resultTimeout) for a new
+        // release; running releases keep the spec their ReleaseStarted recorded.
+        rollout: withCurrentDefaults(rollout),
         revisionId: record.revisionId,
         ...(superseded !== undefined ? { supersededReleaseId: superseded } : {}),
       };
@@ -706,7 +709,7 @@ export class Engine implements Operations {
       ORCHESTRATOR_ACTOR,
     );
     this.log.info(
-      { application: app.key, release: running.releaseId, by: record.releaseId },
+      { application: app.key, releaseId: running.releaseId, by: record.releaseId },
       'release superseded by a newer revision',
     );
     return running.releaseId;
@@ -753,7 +756,7 @@ export class Engine implements Operations {
         );
         if (actor.state.canaries[cluster] !== undefined) {
           this.log.info(
-            { application: app.key, release: actor.releaseId, cluster },
+            { application: app.key, releaseId: actor.releaseId, cluster },
             'cluster joined',
           );
           await this.replayStored(app, actor, cluster);
@@ -795,7 +798,7 @@ export class Engine implements Operations {
     if (record === undefined || record.finished) return;
     record.finished = true;
     this.unschedule(actor.releaseId);
-    this.log.info({ application: app.key, release: actor.releaseId }, 'release finished');
+    this.log.info({ application: app.key, releaseId: actor.releaseId }, 'release finished');
     const pending = app.pending;
     if (pending !== undefined && pending.revisionId !== actor.context.revisionId) {
       delete app.pending;
@@ -864,10 +867,7 @@ export class Engine implements Operations {
       this.options.onTick?.(this.nowMs() - dueMs, releaseId);
     })
       .catch((error) => {
-        this.log.error(
-          { err: error, release: releaseId },
-          'tick failed; trying again at the next one',
-        );
+        this.log.error({ err: error, releaseId }, 'tick failed; trying again at the next one');
       })
       .finally(() => {
         if (actor.finished || !this.running) return;
