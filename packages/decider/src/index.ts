@@ -123,6 +123,7 @@ export {
   KIND,
   type LabelSelector,
   type Metric,
+  type MetricJudge,
   type ObjectRef,
   Provider,
   ROLLOUT_DEFAULTS,

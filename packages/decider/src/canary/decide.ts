@@ -524,6 +524,14 @@ class Decision {
           ? { templateVariables: sortedRecord(metric.templateVariables) }
           : {}),
         router: ROUTER_KIND_JSON[this.router],
+        ...(metric.judge === 'comparison'
+          ? {
+              method:
+                metric.templateRef === undefined
+                  ? 'JUDGE_METHOD_LATENCY_COMPARISON'
+                  : 'JUDGE_METHOD_RATE_COMPARISON',
+            }
+          : {}),
       };
       this.decision({ type: 'AnalysisRequested', data: { request } });
     }

@@ -463,11 +463,15 @@ status: {phase: Succeeded}
     ).replace(
       '  progressDeadlineSeconds: 60\n',
       '  progressDeadlineSeconds: 60\n  routeRef: {name: x}\n  fleet: {}\n',
+    ).replace(
+      '    - name: request-success-rate\n',
+      '    - name: request-success-rate\n      judge: comparison\n',
     );
     expect(issuesOf(() => importFlaggerCanary(canary))).toEqual([
       { path: 'spec.fleet', message: 'unknown field' },
       { path: 'spec.routeRef', message: 'APISIX routes are not supported by Aviary' },
       { path: 'spec.analysis.maxHeldChecks', message: 'unknown field' },
+      { path: 'spec.analysis.metrics[0].judge', message: 'unknown field' },
       { path: 'spec.analysis.threshhold', message: 'unknown field (did you mean "threshold"?)' },
     ]);
   });

@@ -339,6 +339,11 @@ function correctMetric(
   inlineTemplates: MetricTemplate[],
   options: FlaggerImportOptions,
 ): Record<string, unknown> {
+  if ('judge' in m) {
+    // Aviary's own field: not in a Flagger Canary (reported once, not validated again).
+    issues.add(`${path}.judge`, 'unknown field');
+    delete m.judge;
+  }
   if (m.threshold !== undefined) {
     if (m.thresholdRange !== undefined) {
       note(`${path}.threshold`, 'dropped: thresholdRange takes precedence in Flagger');

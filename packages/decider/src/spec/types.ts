@@ -283,7 +283,17 @@ export interface Metric {
   readonly thresholdRange: { readonly min?: number; readonly max?: number };
   readonly templateRef?: { readonly name: string; readonly namespace: string };
   readonly templateVariables: Readonly<Record<string, string>>;
+  /**
+   * Aviary's own: how the analyzer judges the check. Absent: Flagger's threshold on the value.
+   * `comparison`: the canary against its primary with the always-valid sequential test, for the
+   * built-in `request-duration` (requests slower than `thresholdRange.max` ms, from the router's
+   * histogram buckets; Prometheus) and for counts templates (errors vs requests).
+   */
+  readonly judge?: MetricJudge;
 }
+
+/** `metrics[].judge`. */
+export type MetricJudge = 'threshold' | 'comparison';
 
 export interface Webhook {
   readonly name: string;

@@ -32,6 +32,7 @@ import {
   type GeneratedMetadata,
   KIND,
   type Metric,
+  type MetricJudge,
   type ObjectRef,
   Provider,
   type Rollout,
@@ -791,6 +792,7 @@ function readMetrics(a: Fields, namespace: string): Metric[] | undefined {
       'thresholdRange',
       'templateRef',
       'templateVariables',
+      'judge',
     ]);
     if (m === undefined) continue;
     const name = m.string('name', { required: true });
@@ -848,6 +850,7 @@ function readMetrics(a: Fields, namespace: string): Metric[] | undefined {
         }
       }
     }
+    const judge = m.has('judge') ? readJudge(m, name, ref !== undefined, max) : undefined;
     if (name === undefined || range === undefined) continue;
     out.push({
       name,
@@ -860,9 +863,48 @@ function readMetrics(a: Fields, namespace: string): Metric[] | undefined {
         ? { templateRef: { name: refName, namespace: refNamespace } }
         : {}),
       templateVariables,
+      ...(judge !== undefined && judge !== 'threshold' ? { judge } : {}),
     });
   }
   return a.issues.size > before ? undefined : out;
+}
+
+const JUDGES: readonly MetricJudge[] = ['threshold', 'comparison'];
+
+/**
+ * `metrics[].judge`: `comparison` is offered where the analyzer can compare the canary with its
+ * primary: the built-in `request-duration` (with `thresholdRange.max` as the slow-request bound)
+ * and counts templates. The built-in success rate is judged on its value (Flagger's query).
+ */
+function readJudge(
+  m: Fields,
+  name: string | undefined,
+  templated: boolean,
+  max: number | undefined,
+): MetricJudge | undefined {
+  const value = m.string('judge');
+  if (value === undefined) return undefined;
+  if (!JUDGES.includes(value as MetricJudge)) {
+    m.issues.add(
+      m.at('judge'),
+      `must be one of ${JUDGES.join(', ')} (got ${JSON.stringify(value)})`,
+    );
+    return undefined;
+  }
+  const judge = value as MetricJudge;
+  if (judge !== 'comparison' || templated) return judge;
+  if (name === BuiltinMetric.RequestSuccessRate) {
+    m.issues.add(
+      m.at('judge'),
+      'comparison is offered for request-duration and counts templates; request-success-rate is judged on its value',
+    );
+  } else if (name === BuiltinMetric.RequestDuration && max === undefined) {
+    m.issues.add(
+      `${m.at('thresholdRange')}.max`,
+      'is required with judge: comparison (requests slower than max milliseconds are slow)',
+    );
+  }
+  return judge;
 }
 
 function readWebhooks(a: Fields): Webhook[] | undefined {
