@@ -460,13 +460,15 @@ status: {phase: Succeeded}
     const canary = CANARY_STEP_WEIGHT.replace(
       '    threshold: 5\n',
       '    threshhold: 5\n    maxHeldChecks: 3\n',
-    ).replace(
-      '  progressDeadlineSeconds: 60\n',
-      '  progressDeadlineSeconds: 60\n  routeRef: {name: x}\n  fleet: {}\n',
-    ).replace(
-      '    - name: request-success-rate\n',
-      '    - name: request-success-rate\n      judge: comparison\n',
-    );
+    )
+      .replace(
+        '  progressDeadlineSeconds: 60\n',
+        '  progressDeadlineSeconds: 60\n  routeRef: {name: x}\n  fleet: {}\n',
+      )
+      .replace(
+        '    - name: request-success-rate\n',
+        '    - name: request-success-rate\n      judge: comparison\n',
+      );
     expect(issuesOf(() => importFlaggerCanary(canary))).toEqual([
       { path: 'spec.fleet', message: 'unknown field' },
       { path: 'spec.routeRef', message: 'APISIX routes are not supported by Aviary' },
