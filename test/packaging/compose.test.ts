@@ -2,7 +2,8 @@
  * docker-compose.yml, checked without a Docker engine: Debian's `docker-compose config` must
  * accept it, and its resolved form must point at files that exist, set only variables each
  * service reads, and agree with itself (NATS users and passwords, one agent per simulated cluster,
- * Prometheus scraping each cluster, the orchestrator's published port). `.ci/run` installs
+ * Prometheus scraping each cluster and every Aviary service's metrics port, health checks, the
+ * orchestrator's published port). `.ci/run` installs
  * docker-compose; without it this test fails rather than skips.
  */
 import { execFileSync } from 'node:child_process';
@@ -24,6 +25,33 @@ interface ComposeService {
   ports?: string[];
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+}
+
+interface PrometheusConfig {
+  scrape_configs: {
+    job_name: string;
+    honor_labels?: boolean;
+    static_configs: { targets: string[]; labels?: Record<string, string> }[];
+  }[];
+}
+
+/** The Prometheus configuration the `prometheus` service mounts. */
+function prometheusConfig(services: Record<string, ComposeService>): PrometheusConfig {
+  const mounted = (services.prometheus?.volumes ?? []).find((v) =>
+    v.endsWith(':/etc/prometheus/prometheus.yml:ro'),
+  );
+  return parse(readFileSync(mounted?.split(':')[0] as string, 'utf8')) as PrometheusConfig;
+}
+
+/** The Aviary services of the file (`node services/<service>/src/main.ts`), by compose name. */
+function aviaryServices(services: Record<string, ComposeService>): Map<string, ServiceName> {
+  const out = new Map<string, ServiceName>();
+  for (const [name, service] of Object.entries(services)) {
+    const main = /^services\/([a-z-]+)\/src\/main\.ts$/.exec(service.command?.[1] ?? '');
+    if (main !== null) out.set(name, main[1] as ServiceName);
+  }
+  return out;
 }
 
 function compose(args: string[]): string {
@@ -187,15 +215,7 @@ describe('docker-compose.yml', () => {
     const clusters = (sim.get('clusters') ?? '').split(',');
     const basePort = Number(sim.get('base-port'));
     expect(sim.get('out')).toBe('/kube');
-    const mounted = (services.prometheus?.volumes ?? []).find((v) =>
-      v.endsWith(':/etc/prometheus/prometheus.yml:ro'),
-    );
-    const prometheus = parse(readFileSync(mounted?.split(':')[0] as string, 'utf8')) as {
-      scrape_configs: {
-        job_name: string;
-        static_configs: { targets: string[]; labels?: { cluster: string } }[];
-      }[];
-    };
+    const prometheus = prometheusConfig(services);
     const job = prometheus.scrape_configs.find((j) => j.job_name === 'kube-sim');
     expect(job?.static_configs).toEqual(
       clusters.map((cluster, i) => ({
@@ -209,5 +229,47 @@ describe('docker-compose.yml', () => {
     const analyzer = services.analyzer?.environment ?? {};
     expect(new URL(analyzer.AVIARY_PROMETHEUS_URL ?? '').port).toBe(listen?.split(':').pop());
     expect(analyzer.AVIARY_PROMETHEUS_CLUSTER_LABEL).toBe('cluster');
+  });
+
+  it('has every Aviary service serve its metrics and a health check, and Prometheus scrape each', () => {
+    const services = resolved();
+    const aviary = aviaryServices(services);
+    expect([...new Set(aviary.values())].sort()).toEqual([
+      'analyzer',
+      'cluster-agent',
+      'orchestrator',
+    ]);
+    const prometheus = prometheusConfig(services);
+    const scraped = new Map<string, string>();
+    for (const job of prometheus.scrape_configs) {
+      for (const target of job.static_configs.flatMap((c) => c.targets)) {
+        scraped.set(target, job.job_name);
+      }
+    }
+    for (const [name, service] of aviary) {
+      const env = services[name]?.environment ?? {};
+      const port = env.AVIARY_METRICS_PORT;
+      expect(port, `${name}: AVIARY_METRICS_PORT`).toMatch(/^[1-9]\d*$/);
+      // Scraped over the compose network, by the service's name, in a job of its service.
+      expect(scraped.get(`${name}:${port}`), `${name}:${port} scraped`).toBe(`aviary-${service}`);
+      expect(env.AVIARY_METRICS_HOST, `${name}: listens on every interface`).toBeUndefined();
+      // Health: the orchestrator's API /healthz, the others' metrics listener /healthz.
+      const probe = (services[name]?.healthcheck?.test ?? []).join(' ');
+      const healthPort = service === 'orchestrator' ? env.AVIARY_HTTP_PORT : port;
+      expect(probe, `${name}: health check`).toContain(`http://127.0.0.1:${healthPort}/healthz`);
+    }
+    // Nothing scraped that does not exist: each target is a service of the file.
+    for (const target of scraped.keys()) {
+      const host = target.split(':')[0] as string;
+      if (host === 'localhost') continue;
+      expect(services[host], `scrape target ${target}`).toBeDefined();
+    }
+    // The agents' jobs label each target with its cluster, as their own series are.
+    const agents = prometheus.scrape_configs.find((j) => j.job_name === 'aviary-cluster-agent');
+    expect(agents?.honor_labels).toBe(true);
+    for (const config of agents?.static_configs ?? []) {
+      const host = config.targets[0]?.split(':')[0] ?? '';
+      expect(services[host]?.environment?.AVIARY_CLUSTER_NAME).toBe(config.labels?.cluster);
+    }
   });
 });

@@ -2,14 +2,17 @@
  * The Kubernetes packaging (infra/kubernetes), rendered with the real `kubectl kustomize` as an
  * operator would apply it, and checked: kinds, images and commands, the agent's RBAC equal to its
  * permission table, secrets only by reference, every variable one the service reads, resources,
- * probes on the endpoints the orchestrator serves, and the orchestrator's leader/standby shape.
+ * every service's metrics port (`AVIARY_METRICS_PORT`, a container port named `metrics`, the pod
+ * annotations Prometheus discovers it by), probes on the endpoints each serves (the orchestrator's
+ * own, the metrics listener's `/healthz` for the others), and the orchestrator's leader/standby
+ * shape.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { agentGrants } from '../../services/cluster-agent/src/kube/permissions.ts';
-import { REPO, type ServiceName, serviceVariables } from './service-config.ts';
+import { METRICS_MODULE, REPO, type ServiceName, serviceVariables } from './service-config.ts';
 
 const KUBECTL = process.env.AVIARY_TEST_KUBECTL ?? '/usr/bin/kubectl';
 const IMAGE = 'registry.example.com/aviary:0.1.0';
@@ -53,7 +56,7 @@ interface K8sObject {
     selector?: Record<string, unknown>;
     ports?: { name: string; port: number; targetPort: string | number }[];
     template?: {
-      metadata: { labels: Record<string, string> };
+      metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
       spec: { serviceAccountName: string; containers: Container[] };
     };
   };
@@ -85,8 +88,16 @@ function serviceOf(container: Container): ServiceName {
 
 const SECRET_LIKE = /PASS|TOKEN|SECRET|KEY|PG_URL|PROVIDERS/;
 
+/** Each service's metrics port (docs/observability.md). */
+const METRICS_PORTS: Record<ServiceName, number> = {
+  orchestrator: 9464,
+  analyzer: 9465,
+  'cluster-agent': 9466,
+};
+
 /** Checks shared by every Deployment of every overlay. */
 function checkDeployments(objects: K8sObject[]): void {
+  const ports = new Map<ServiceName, number>();
   const configMaps = new Map(ofKind(objects, 'ConfigMap').map((c) => [c.metadata.name, c]));
   const accounts = new Set(ofKind(objects, 'ServiceAccount').map((a) => a.metadata.name));
   const deployments = ofKind(objects, 'Deployment');
@@ -139,7 +150,26 @@ function checkDeployments(objects: K8sObject[]): void {
         readOnlyRootFilesystem: true,
       });
 
-      // Probes where the service serves HTTP; none where it has nothing to answer them.
+      // Prometheus metrics: the listener on AVIARY_METRICS_PORT, a port named `metrics`, and the
+      // pod annotations of the usual Prometheus discovery pointing at it.
+      const metricsPort = (container.env ?? []).find((e) => e.name === 'AVIARY_METRICS_PORT');
+      expect(metricsPort?.value, `${where}: AVIARY_METRICS_PORT`).toMatch(/^\d+$/);
+      expect(
+        container.ports?.find((p) => p.name === 'metrics')?.containerPort,
+        `${where}: container port metrics`,
+      ).toBe(Number(metricsPort?.value));
+      expect(
+        deployment.spec?.template?.metadata.annotations,
+        `${where}: scrape annotations`,
+      ).toEqual({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': metricsPort?.value,
+        'prometheus.io/path': '/metrics',
+      });
+      ports.set(service, Number(metricsPort?.value));
+
+      // Probes where the service serves HTTP; the others are probed for liveness on the metrics
+      // listener's /healthz (no readiness: no Service sends them traffic).
       const source = readFileSync(new URL(container.command[1] as string, REPO), 'utf8');
       const servesHttp = /\.listen\(/.test(source);
       if (servesHttp) {
@@ -153,22 +183,31 @@ function checkDeployments(objects: K8sObject[]): void {
         // Only the leader is ready: the Service reaches the orchestrator that decides.
         expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
       } else {
+        expect(container.livenessProbe?.httpGet, `${where}: liveness`).toEqual({
+          path: '/healthz',
+          port: 'metrics',
+        });
         expect(
-          [container.livenessProbe, container.readinessProbe, container.startupProbe],
-          `${where}: ${service} serves no HTTP endpoint for a probe`,
-        ).toEqual([undefined, undefined, undefined]);
+          [container.readinessProbe, container.startupProbe],
+          `${where}: ${service} has no readiness to report`,
+        ).toEqual([undefined, undefined]);
       }
     }
   }
+  // One port per service, the ones docs/observability.md suggests.
+  for (const [service, port] of ports) expect(port, service).toBe(METRICS_PORTS[service]);
   // Nothing secret is rendered: Secrets are created beside the manifests, never kept here.
   expect(ofKind(objects, 'Secret')).toEqual([]);
 }
 
 describe('infra/kubernetes with kubectl kustomize', () => {
-  it('the orchestrator serves the probes’ endpoints', () => {
+  it('the orchestrator and the metrics listener serve the probes’ endpoints', () => {
     const routes = readFileSync(new URL('services/orchestrator/src/api/routes.ts', REPO), 'utf8');
     expect(routes).toContain("route('GET', '/healthz', 'public'");
     expect(routes).toContain("route('GET', '/readyz', 'public'");
+    // packages/platform/src/metrics-health.test.ts serves it for real.
+    const metrics = readFileSync(new URL(METRICS_MODULE, REPO), 'utf8');
+    expect(metrics).toContain("path === '/healthz'");
   });
 
   it('renders each base on its own', () => {

@@ -2,7 +2,9 @@
  * What each service reads, from its own source: the `AVIARY_*` variables of the configuration
  * schema in its `main.ts` (a service's main module starts it on import, so its schema is read as
  * text: the keys of `const configSchema = z.object({ … })`, and the shared fields it spreads,
- * taken from the packages that export them), and the kube-sim's command-line options. Packaging
+ * taken from the packages that export them), those `runService` reads for every service (the
+ * metrics listener's, `const settingsSchema = z.object({ … })` in `@aviary/platform`'s
+ * `metrics.ts`), and the kube-sim's command-line options. Packaging
  * (docker-compose.yml, the Kubernetes overlays) is checked against these, so that a renamed
  * setting cannot leave a file setting a variable nobody reads.
  */
@@ -27,12 +29,12 @@ export const SERVICE_MAINS = {
 export type ServiceName = keyof typeof SERVICE_MAINS;
 
 /** The `AVIARY_*` variables the configuration schema of the module at `path` reads. */
-export function configVariablesOf(path: string): Set<string> {
+export function configVariablesOf(path: string, schema = 'configSchema'): Set<string> {
   const source = readFileSync(new URL(path, REPO), 'utf8');
-  const start = source.indexOf('const configSchema = z.object({');
-  if (start === -1) throw new Error(`${path}: no \`const configSchema = z.object({\``);
+  const start = source.indexOf(`const ${schema} = z.object({`);
+  if (start === -1) throw new Error(`${path}: no \`const ${schema} = z.object({\``);
   const lines = source.slice(start).split('\n').slice(1);
-  const end = lines.findIndex((line) => line === '});');
+  const end = lines.indexOf('});');
   if (end === -1) throw new Error(`${path}: the configuration schema does not end with \`});\``);
   const keys: string[] = [];
   for (const line of lines.slice(0, end)) {
@@ -50,8 +52,22 @@ export function configVariablesOf(path: string): Set<string> {
   return new Set(keys.map((key) => platform.envVarName(key, 'AVIARY')));
 }
 
+/** Where `runService` reads the metrics listener's settings, for every service. */
+export const METRICS_MODULE = 'packages/platform/src/metrics.ts';
+
+/** `AVIARY_METRICS_PORT`, `AVIARY_METRICS_HOST`: read by `runService` in every service. */
+export function runtimeVariables(): Set<string> {
+  return configVariablesOf(METRICS_MODULE, 'settingsSchema');
+}
+
+/** True when the service's main module runs through `runService` (which reads the above). */
+export function runsThroughRunService(service: ServiceName): boolean {
+  return readFileSync(new URL(SERVICE_MAINS[service], REPO), 'utf8').includes('await runService({');
+}
+
 export function serviceVariables(service: ServiceName): Set<string> {
-  return configVariablesOf(SERVICE_MAINS[service]);
+  const own = configVariablesOf(SERVICE_MAINS[service]);
+  return runsThroughRunService(service) ? new Set([...own, ...runtimeVariables()]) : own;
 }
 
 /** The long options `tools/kube-sim/src/main.ts` accepts (`--clusters`, `--base-port`, …). */

@@ -1,6 +1,10 @@
 import { ValidationError } from '@aviary/core';
-import { describe, expect, it } from 'vitest';
+import { isTracingEnabled } from '@aviary/platform';
+import { parentSpanId, startTestTracing, type TestTracing } from '@aviary/platform/testing';
+import { trace } from '@opentelemetry/api';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type BusMessage, InProcessBus } from './in-process-bus.ts';
+import { consumeWithSpan, headersWithSpan, withSpan } from './tracing.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -74,5 +78,77 @@ describe('in-process bus', () => {
     );
     expect(() => bus.subscribe('a.>.b', () => {})).toThrow(ValidationError);
     expect(() => bus.subscribe('a.b*', () => {})).toThrow(ValidationError);
+  });
+});
+
+describe('in-process bus and trace context', () => {
+  let tracing: TestTracing | undefined;
+  afterEach(async () => {
+    await tracing?.stop();
+    tracing = undefined;
+  });
+
+  it('carries the publish span’s traceparent to subscribers, which run outside the publisher’s span', async () => {
+    tracing = startTestTracing();
+    const bus = new InProcessBus();
+    const got: BusMessage[] = [];
+    let activeInSubscriber: unknown = 'unset';
+    bus.subscribe('aviary.v1.cluster.*.cmd', (m) => {
+      got.push(m);
+      activeInSubscriber = trace.getActiveSpan();
+    });
+    bus.subscribe('aviary.v1.cluster.*.cmd', (m) =>
+      consumeWithSpan(m.subject, m.headers, {}, () => undefined),
+    );
+    await withSpan('decide', {}, () =>
+      bus.publish('aviary.v1.cluster.eu-1.cmd', bytes('x'), {
+        msgId: 'c1',
+        headers: { 'x-app': 'a' },
+      }),
+    );
+    const decide = await tracing.span('decide');
+    const publish = await tracing.span('publish aviary.v1.cluster.{cluster}.cmd');
+    const processed = await tracing.span('process aviary.v1.cluster.{cluster}.cmd');
+    expect(parentSpanId(publish)).toBe(decide.spanContext().spanId);
+    expect(publish.attributes).toMatchObject({
+      'messaging.destination.name': 'aviary.v1.cluster.eu-1.cmd',
+      'messaging.message.id': 'c1',
+      'messaging.nats.stream': 'in-process',
+      'messaging.nats.sequence': 1,
+      'messaging.nats.duplicate': false,
+    });
+    expect(got[0]?.headers).toEqual({
+      'x-app': 'a',
+      traceparent: `00-${decide.spanContext().traceId}-${publish.spanContext().spanId}-01`,
+    });
+    expect(activeInSubscriber).toBeUndefined();
+    expect(parentSpanId(processed)).toBe(publish.spanContext().spanId);
+    expect(processed.spanContext().traceId).toBe(decide.spanContext().traceId);
+  });
+
+  it('continues the trace an outbox row’s headers carry, published outside any span', async () => {
+    tracing = startTestTracing();
+    const bus = new InProcessBus();
+    const got: BusMessage[] = [];
+    bus.subscribe('s.>', (m) => void got.push(m));
+    const row = await withSpan('ingest', {}, () => headersWithSpan('create s.a', {}));
+    await bus.publish('s.a', bytes('x'), { msgId: 'r1', headers: row });
+    const create = await tracing.span('create s.a');
+    const publish = await tracing.span('publish s.a');
+    expect(parentSpanId(publish)).toBe(create.spanContext().spanId);
+    expect(got[0]?.headers.traceparent).toBe(
+      `00-${create.spanContext().traceId}-${publish.spanContext().spanId}-01`,
+    );
+  });
+
+  it('adds no header and makes no span while tracing is off', async () => {
+    expect(isTracingEnabled()).toBe(false);
+    const bus = new InProcessBus();
+    const got: BusMessage[] = [];
+    bus.subscribe('s.>', (m) => void got.push(m));
+    await withSpan('decide', {}, () =>
+      bus.publish('s.a', bytes('x'), { msgId: 'o1', headers: { 'x-app': 'a' } }),
+    );
+    expect(got[0]?.headers).toEqual({ 'x-app': 'a' });
   });
 });

@@ -1,5 +1,16 @@
 import { ValidationError } from '@aviary/core';
+import { isTracingEnabled } from '@aviary/platform';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { PublishAck, PublishOptions } from './publisher.ts';
+import {
+  extractTraceContext,
+  hasTraceContext,
+  injectTraceHeaders,
+  messagingAttributes,
+  SpanKinds,
+  subjectTemplate,
+  withSpan,
+} from './tracing.ts';
 
 /** A message as the in-process bus delivers it. */
 export interface BusMessage {
@@ -25,6 +36,12 @@ export interface InProcessBusOptions {
  * sequence), delivering to subscribers in this process, in publish order, with NATS subject
  * wildcards (`*` one token, `>` the rest). It keeps nothing across restarts: the outbox in the
  * event log is what survives one.
+ *
+ * Trace context travels as on NATS (docs/observability.md): while tracing is on, a publish is a
+ * `publish` span, child of the context already in `options.headers` (an outbox row's decision) or
+ * else of the active span, and the delivered message's headers carry that span's `traceparent`;
+ * subscribers run outside the publisher's context, as a NATS consumer would, so the trace they
+ * continue is the one in the headers. While tracing is off, headers pass through untouched.
  */
 export class InProcessBus {
   readonly #subscribers = new Set<{
@@ -54,6 +71,44 @@ export class InProcessBus {
         { path: 'msgId', message: 'must be a non-empty string' },
       ]);
     }
+    if (!isTracingEnabled()) return this.#store(subject, tokens, payload, options, options.headers);
+    return withSpan(
+      `publish ${subjectTemplate(subject)}`,
+      {
+        kind: SpanKinds.Producer,
+        ...(hasTraceContext(options.headers)
+          ? { parent: extractTraceContext(options.headers) }
+          : {}),
+        attributes: messagingAttributes(subject, 'publish', {
+          'messaging.message.id': options.msgId,
+        }),
+      },
+      async (span) => {
+        const ack = await this.#store(
+          subject,
+          tokens,
+          payload,
+          options,
+          injectTraceHeaders(options.headers),
+        );
+        span?.setAttributes({
+          'messaging.nats.stream': ack.stream,
+          'messaging.nats.sequence': ack.seq,
+          'messaging.nats.duplicate': ack.duplicate,
+        });
+        return ack;
+      },
+    );
+  }
+
+  /** De-duplicates, numbers and delivers one message (with `headers` as it is to be sent). */
+  async #store(
+    subject: string,
+    tokens: readonly string[],
+    payload: Uint8Array,
+    options: PublishOptions,
+    headers: Readonly<Record<string, string>> | undefined,
+  ): Promise<PublishAck> {
     const now = this.#now();
     this.#forgetBefore(now - this.#windowMs);
     const seen = this.#seen.get(options.msgId);
@@ -65,16 +120,21 @@ export class InProcessBus {
       seq,
       msgId: options.msgId,
       payload,
-      headers: { ...options.headers },
+      headers: { ...headers },
     };
-    for (const subscriber of this.#subscribers) {
-      if (!matches(subscriber.pattern, tokens)) continue;
-      try {
-        await subscriber.handler(message);
-      } catch (error) {
-        this.#onHandlerError(error, message);
+    const deliver = async () => {
+      for (const subscriber of this.#subscribers) {
+        if (!matches(subscriber.pattern, tokens)) continue;
+        try {
+          await subscriber.handler(message);
+        } catch (error) {
+          this.#onHandlerError(error, message);
+        }
       }
-    }
+    };
+    // A subscriber is not inside the publish: it continues the trace the headers carry.
+    if (isTracingEnabled()) await context.with(ROOT_CONTEXT, deliver);
+    else await deliver();
     return { stream: 'in-process', seq, duplicate: false };
   }
 

@@ -80,6 +80,8 @@ export const SpanKinds = {
   Producer: SpanKind.PRODUCER,
   Consumer: SpanKind.CONSUMER,
   Client: SpanKind.CLIENT,
+  /** A request served (the orchestrator's HTTP API). */
+  Server: SpanKind.SERVER,
 } as const;
 
 export interface SpanOptions {

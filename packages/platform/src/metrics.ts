@@ -10,6 +10,9 @@
  *   `AVIARY_METRICS_HOST`, `0.0.0.0` by default since Prometheus scrapes from elsewhere and the
  *   page holds no secrets. Values that are cheaper to read than to track (outbox depth, consumer
  *   lag, releases by phase) are gauges with a `collect` hook, read at each scrape.
+ * - The same listener answers `GET /healthz` with 200: the process's event loop still serves
+ *   requests. It is the liveness probe of the services that serve no HTTP of their own (the
+ *   analyzer, the cluster agent; infra/kubernetes), and says nothing about readiness.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -86,7 +89,10 @@ export interface StartMetricsServerOptions {
   readonly logger?: { warn(fields: object, msg: string): void };
 }
 
-/** Serves `GET /metrics` (Prometheus text format); every other path is a 404. */
+/**
+ * Serves `GET /metrics` (Prometheus text format) and `GET /healthz` (200 `ok`: liveness); every
+ * other path is a 404.
+ */
 export async function startMetricsServer(
   options: StartMetricsServerOptions,
 ): Promise<MetricsServer> {
@@ -94,7 +100,13 @@ export async function startMetricsServer(
   const host = options.host ?? '0.0.0.0';
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (path === '/healthz' && read) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : 'ok\n');
+      return;
+    }
+    if (path !== '/metrics' || !read) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: scrape /metrics\n');
       return;
     }

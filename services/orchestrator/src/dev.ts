@@ -52,6 +52,7 @@ import { Engine } from './engine/engine.ts';
 import { applicationStreamId } from './engine/ids.ts';
 import { startIngest } from './engine/ingest.ts';
 import { openEventLog } from './event-log.ts';
+import { instrumentEventStore, instrumentWebhookCaller, watchOrchestrator } from './metrics.ts';
 import { jetStreamOutboxPublisher } from './outbox-publisher.ts';
 import type { Actor } from './ports.ts';
 import { createReadModel, Projector } from './projections/index.ts';
@@ -250,8 +251,17 @@ await runService({
     // agents), and only then the outbox relay: the in-process bus keeps nothing for late
     // subscribers, so nothing is published before everyone listens.
     const publisher = publisherOf(transport);
-    const engine = new Engine({
+    // Metrics as `main.ts` counts them (docs/observability.md; served when AVIARY_METRICS_PORT is
+    // set): decisions counted as appended, gauges read at each scrape (NATS lag on NATS only).
+    watchOrchestrator({
+      projections: log.projections,
       store,
+      ...(transport.kind === 'nats' ? { nats: transport.nats } : {}),
+      namespace,
+      logger,
+    });
+    const engine = new Engine({
+      store: instrumentEventStore(store),
       namespace,
       logger: componentLogger('engine'),
       publishCommand: async (subject, payload, msgId) => {
@@ -300,10 +310,12 @@ await runService({
 
     const dispatcher = new WebhookDispatcher({
       store,
-      caller: new HttpWebhookCaller({
-        gateOpen: (app, gate) => engine.gateOpen(app, gate),
-        logger,
-      }),
+      caller: instrumentWebhookCaller(
+        new HttpWebhookCaller({
+          gateOpen: (app, gate) => engine.gateOpen(app, gate),
+          logger,
+        }),
+      ),
       recordWebhookResult: (releaseId, result) => engine.recordWebhookResult(releaseId, result),
       logger,
     });

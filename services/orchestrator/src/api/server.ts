@@ -3,11 +3,19 @@
  * routing (404, 405 with `Allow`), role checks (403), JSON replies and errors, server-sent event
  * streams, the web dashboard's static files (`dashboard/assets.ts`, public), one access-log line
  * per request, and a close that ends every stream and stops its subscription before it returns.
+ *
+ * While tracing is on (docs/observability.md), each request is a server span named after its
+ * route (`POST /api/v1/releases/{id}/actions`), continuing the caller's W3C `traceparent` when it
+ * sends one: what the request decides (outbox rows, their commands, the agents' work) joins the
+ * caller's trace. The span ends when the reply is sent, or once an event stream is open. While
+ * tracing is off, nothing of this runs.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EventStore } from '@aviary/event-store';
+import { extractTraceContext, recordError, SpanKinds, withSpan } from '@aviary/messaging';
+import { isTracingEnabled } from '@aviary/platform';
 import { dashboardRoutes } from '../dashboard/assets.ts';
 import type { Actor, Operations, ReadModel } from '../ports.ts';
 import { type ApiToken, createAuthenticator, parseApiTokens, roleAtLeast } from './auth.ts';
@@ -66,10 +74,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     throw new RangeError(`maxBodyBytes must be a positive integer (got ${maxBodyBytes})`);
   }
   const authenticator = createAuthenticator(parseApiTokens(options.tokens));
-  const router = createRouter([
-    ...apiRoutes(),
-    ...(options.dashboard === false ? [] : dashboardRoutes()),
-  ]);
+  // Each route knows its pattern: the server span's name and `http.route`.
+  const router = createRouter(
+    [...apiRoutes(), ...(options.dashboard === false ? [] : dashboardRoutes())].map((r) => ({
+      ...r,
+      value: { ...r.value, pattern: r.pattern },
+    })),
+  );
   const logger = options.logger;
   const streams = new Set<SseWriter>();
   const pending = new Set<Promise<void>>();
@@ -87,7 +98,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    span?: RequestSpan,
+  ): Promise<void> => {
     const started = performance.now();
     const requestId = randomUUID();
     const method = req.method ?? 'GET';
@@ -134,7 +149,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           { headers: { allow } },
         );
       }
-      const { access, handle: handler } = match.value;
+      const { access, handle: handler, pattern } = match.value;
+      span?.updateName(`${method} ${pattern}`);
+      span?.setAttribute('http.route', pattern);
       if (access !== 'public') {
         if (!actor) throw unauthenticated('missing');
         if (!roleAtLeast(actor.role, access)) {
@@ -161,6 +178,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       // access log line says so, and there is nobody to answer.
       if (res.destroyed) return;
       const response = errorResponse(error, requestId);
+      // A failure of the server (5xx) marks the span failed; a refused request (4xx) does not.
+      if (span !== undefined && response.status >= 500) recordError(span, error);
       if (response.unexpected) {
         logger.error(
           { err: error, requestId, method, path, ...(actor ? { actor: actor.name } : {}) },
@@ -172,10 +191,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   };
 
   const server = createServer((req, res) => {
-    const task = handle(req, res).catch((error: unknown) => {
-      logger.error({ err: error }, 'request handler failed');
-      res.destroy();
-    });
+    const task = (isTracingEnabled() ? traced(req, res, handle) : handle(req, res)).catch(
+      (error: unknown) => {
+        logger.error({ err: error }, 'request handler failed');
+        res.destroy();
+      },
+    );
     pending.add(task);
     void task.finally(() => pending.delete(task));
   });
@@ -221,6 +242,44 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       return closing;
     },
   };
+}
+
+/** The request's server span, as `withSpan` gives it. */
+type RequestSpan = NonNullable<Parameters<Parameters<typeof withSpan>[2]>[0]>;
+
+/**
+ * `handle` inside a server span continuing the request's `traceparent` (a new trace without
+ * one): the operations it calls, and what they decide, are the span's children.
+ */
+function traced(
+  req: IncomingMessage,
+  res: ServerResponse,
+  handle: (req: IncomingMessage, res: ServerResponse, span?: RequestSpan) => Promise<void>,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const target = req.url ?? '/';
+  const carrier: Record<string, string> = {};
+  for (const name of ['traceparent', 'tracestate']) {
+    const value = req.headers[name];
+    if (typeof value === 'string') carrier[name] = value;
+  }
+  return withSpan(
+    method,
+    {
+      kind: SpanKinds.Server,
+      parent: extractTraceContext(carrier),
+      attributes: {
+        'http.request.method': method,
+        'url.path': target.split('?')[0] ?? target,
+        'url.scheme': 'http',
+      },
+    },
+    async (span) => {
+      await handle(req, res, span);
+      if (span === undefined) return;
+      span.setAttribute('http.response.status_code', res.statusCode);
+    },
+  );
 }
 
 function unauthenticated(reason: 'missing' | 'malformed' | 'unknown'): HttpError {

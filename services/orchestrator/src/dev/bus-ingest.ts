@@ -8,11 +8,15 @@
  * - Not JSON, or refused by the engine (validation, refusal, unknown): logged and dropped, as
  *   `ingest.ts` terminates such messages.
  * - Anything else (the log busy or unreachable): tried again after a growing delay, until stop.
+ *
+ * Each attempt continues the sender's trace from the message's headers, as `ingest.ts` does
+ * (`consumeWithSpan`): the decisions it makes are children of the agent's or analyzer's publish.
  */
 import { AviaryError, ErrorCode } from '@aviary/core';
 import {
   analysisResultSubject,
   type BusMessage,
+  consumeWithSpan,
   type MessagingNamespace,
   subjectFilters,
 } from '@aviary/messaging';
@@ -68,7 +72,7 @@ export function startBusIngest(options: BusIngestOptions): BusIngest {
     }
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        await work(json);
+        await consumeWithSpan(message.subject, message.headers, {}, () => work(json));
         stats.recorded += 1;
         return;
       } catch (error) {

@@ -6,7 +6,8 @@
  *
  * - One agent per simulated cluster, with that cluster's kubeconfig only (its credentials and
  *   nothing else), its observer (informers → revisions, readiness), command handler, stored
- *   results (a ConfigMap in the cluster), lease and heartbeats.
+ *   results (a ConfigMap in the cluster), lease, heartbeats, and the read-back of each target's
+ *   routes at start (`resume.ts`: the split as the cluster has it is published again).
  * - The analyzer with the Datadog provider on the Datadog simulator (`metrics.ts`), its scheduler
  *   and the analysis service.
  *
@@ -37,6 +38,7 @@ import {
   subjectOfObservation,
 } from '@aviary/cluster-agent/src/messaging/observation-publisher.ts';
 import { createObserver, type Observer } from '@aviary/cluster-agent/src/observer.ts';
+import { createRouteResumer } from '@aviary/cluster-agent/src/resume.ts';
 import { createRouter } from '@aviary/cluster-agent/src/routers/create-router.ts';
 import type { KubeSim } from '@aviary/kube-sim';
 import {
@@ -117,21 +119,8 @@ export async function startAgents(options: AgentsOptions): Promise<RunningAgents
           publish(subjectOfObservation(cluster, observation, namespace), observation, s),
         logger,
       });
-      const agent = createAgent({
-        cluster,
-        ...(transport.kind === 'in-process'
-          ? { commands: inProcessCommands({ bus: transport.bus, namespace, cluster, logger }) }
-          : { nats: transport.nats }),
-        messagingNamespace: namespace,
-        handler: createCommandHandler({ kube, cluster, nowMs, results, logger }),
-        publish,
-        lease,
-        heartbeat: { intervalMs: options.heartbeatIntervalMs, labels: spec.labels, agentVersion },
-        logger,
-        nowMs,
-      });
-      agent.start();
-      agents.set(cluster, agent);
+      // Created before the agent, which resumes each target's routes from its primaries (listed
+      // by the observer's informer), as the agent's own `main.ts` wires it; started after it.
       const observer = createObserver({
         kc,
         kube,
@@ -141,6 +130,30 @@ export async function startAgents(options: AgentsOptions): Promise<RunningAgents
         nowMs,
         logger,
       });
+      const agent = createAgent({
+        cluster,
+        ...(transport.kind === 'in-process'
+          ? { commands: inProcessCommands({ bus: transport.bus, namespace, cluster, logger }) }
+          : { nats: transport.nats }),
+        messagingNamespace: namespace,
+        handler: createCommandHandler({ kube, cluster, nowMs, results, logger }),
+        publish,
+        lease,
+        resume: createRouteResumer({
+          cluster,
+          kube,
+          routerFor: (kind) => createRouter(kind, kube),
+          lease,
+          primaries: (s) => observer.primaries(s),
+          nowMs,
+          logger,
+        }),
+        heartbeat: { intervalMs: options.heartbeatIntervalMs, labels: spec.labels, agentVersion },
+        logger,
+        nowMs,
+      });
+      agent.start();
+      agents.set(cluster, agent);
       observers.push(observer);
     }
     await Promise.all(observers.map((o) => o.start()));
