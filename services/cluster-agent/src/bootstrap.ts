@@ -6,7 +6,8 @@
  * - `<name>-primary`: the target's spec with the selector label's value suffixed `-primary` in
  *   its labels, selector and template labels, and the pod spec rewritten to the config copies;
  * - then, only once the primary is ready (nothing sends traffic to a primary without ready pods):
- *   `<hpa>-primary` (when the target has an autoscaler) scaling `<name>-primary`; Services
+ *   `<hpa>-primary` (when the target has an autoscaler) scaling `<name>-primary`, with the
+ *   `primaryScalerReplicas` overrides and kept in sync with the target's HPA; Services
  *   `<svc>` and `<svc>-primary` selecting the primary's pods, `<svc>-canary` the target's; the
  *   routing object (the caller's router); and the target (the canary) scaled to zero.
  *
@@ -64,6 +65,13 @@ export interface TargetSpec {
   readonly service: ServiceTarget;
   /** The target's HorizontalPodAutoscaler, copied as `<hpa>-primary`. */
   readonly hpaName?: string;
+  /** Flagger's `autoscalerRef.primaryScalerReplicas`: min/max of `<hpa>-primary` (with `hpaName`). */
+  readonly primaryScalerReplicas?: ScalerReplicas;
+}
+
+export interface ScalerReplicas {
+  readonly minReplicas?: number;
+  readonly maxReplicas?: number;
 }
 
 export const primaryName = (name: string) => `${name}${PRIMARY_SUFFIX}`;
@@ -241,9 +249,28 @@ export function desiredServices(spec: TargetSpec, target: V1Deployment): V1Servi
   ];
 }
 
-export function hpaCopy(hpa: V2HorizontalPodAutoscaler, target: string): V2HorizontalPodAutoscaler {
+/**
+ * The `<hpa>-primary` copy of the target's HPA, scaling `<target>-primary`, with
+ * `primaryScalerReplicas` overriding its min/max (Flagger's `hpa_reconciler.go`). Throws a
+ * validation error when the resulting minimum exceeds the maximum (the API would accept the object
+ * and the autoscaler would not work).
+ */
+export function hpaCopy(
+  hpa: V2HorizontalPodAutoscaler,
+  target: string,
+  replicas: ScalerReplicas = {},
+): V2HorizontalPodAutoscaler {
   const name = hpa.metadata?.name ?? '';
   const spec = structuredClone(hpa.spec);
+  if (replicas.minReplicas !== undefined) spec.minReplicas = replicas.minReplicas;
+  if (replicas.maxReplicas !== undefined) spec.maxReplicas = replicas.maxReplicas;
+  const min = spec.minReplicas ?? 1;
+  if (min > spec.maxReplicas) {
+    throw new AviaryError(
+      ErrorCode.Validation,
+      `HorizontalPodAutoscaler ${primaryName(name)}: minReplicas ${min} exceeds maxReplicas ${spec.maxReplicas} (primaryScalerReplicas over ${name})`,
+    );
+  }
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
@@ -255,6 +282,30 @@ export function hpaCopy(hpa: V2HorizontalPodAutoscaler, target: string): V2Horiz
       filterAnnotations(hpa.metadata?.annotations),
     ),
     spec: { ...spec, scaleTargetRef: { ...spec.scaleTargetRef, name: primaryName(target) } },
+  };
+}
+
+/** The fields of `<hpa>-primary` the agent keeps equal to the desired copy (Flagger's update). */
+function scalerFields(hpa: V2HorizontalPodAutoscaler) {
+  const spec = hpa.spec;
+  return canonicalJson({
+    scaleTargetRef: spec?.scaleTargetRef,
+    minReplicas: spec?.minReplicas ?? 1,
+    maxReplicas: spec?.maxReplicas,
+    metrics: spec?.metrics ?? [],
+    behavior: spec?.behavior ?? null,
+  });
+}
+
+/**
+ * Flagger's `ReconcilePrimaryScaler` update: an existing copy whose target, bounds, metrics or
+ * behaviour differ from the desired one is rewritten (metadata and status kept); an equal one is
+ * left alone, so a re-delivered `initializeTarget` changes nothing.
+ */
+function reconcileHpa(desired: V2HorizontalPodAutoscaler) {
+  return (current: V2HorizontalPodAutoscaler): V2HorizontalPodAutoscaler | undefined => {
+    if (scalerFields(current) === scalerFields(desired)) return undefined;
+    return { ...current, spec: structuredClone(desired.spec) };
   };
 }
 
@@ -446,7 +497,8 @@ async function waitForPrimary(
  * 1. The `-primary` copies of the tracked configs and the `<name>-primary` Deployment.
  * 2. Wait for the primary (Flagger's `IsPrimaryReady`): up to `readyWaitMs`, then answer not ready
  *    with nothing else created; the caller retries and the next run continues here.
- * 3. `<hpa>-primary` (Flagger's `ReconcilePrimaryScaler`, after the primary's readiness).
+ * 3. `<hpa>-primary` (Flagger's `ReconcilePrimaryScaler`, after the primary's readiness), with
+ *    the `primaryScalerReplicas` overrides; an existing copy that differs is updated.
  * 4. Services `<svc>` (apex), `<svc>-primary`, `<svc>-canary`.
  * 5. The routing object (`options.routing`).
  * 6. The target scaled to zero (Flagger's `ScaleToZero`).
@@ -480,16 +532,23 @@ export async function bootstrapTarget(
     signal,
   );
   const revision = revisionOf(target.spec?.template, configs);
-  // The target's HPA must exist before anything is created; its copy comes after the primary.
+  // The target's HPA must exist, and its copy be valid, before anything is created; the copy
+  // itself comes after the primary.
   let hpa: V2HorizontalPodAutoscaler | undefined;
   if (spec.hpaName !== undefined) {
-    hpa = await kube.get('HorizontalPodAutoscaler', spec.namespace, spec.hpaName, signal);
-    if (hpa === undefined) {
+    const found = await kube.get('HorizontalPodAutoscaler', spec.namespace, spec.hpaName, signal);
+    if (found === undefined) {
       throw new AviaryError(
         ErrorCode.Validation,
         `HorizontalPodAutoscaler ${spec.namespace}/${spec.hpaName} does not exist`,
       );
     }
+    hpa = hpaCopy(found, spec.name, spec.primaryScalerReplicas);
+  } else if (spec.primaryScalerReplicas !== undefined) {
+    throw new AviaryError(
+      ErrorCode.Validation,
+      'primaryScalerReplicas needs the HorizontalPodAutoscaler it overrides (hpaName)',
+    );
   }
 
   // 1. The primary and its configs.
@@ -540,9 +599,9 @@ export async function bootstrapTarget(
     return { ...log, primaryReadiness, canaryScaledToZero, primaryGeneration };
   }
 
-  // 3. The primary's autoscaler.
+  // 3. The primary's autoscaler, its bounds and metrics kept equal to the desired copy.
   if (hpa !== undefined) {
-    await ensure(kube, 'HorizontalPodAutoscaler', hpaCopy(hpa, spec.name), signal, log);
+    await ensure(kube, 'HorizontalPodAutoscaler', hpa, signal, log, reconcileHpa(hpa));
   }
 
   // 4. The Services, the apex selecting the primary's pods.

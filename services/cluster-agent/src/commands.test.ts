@@ -244,3 +244,191 @@ describe('initializeTarget with a primary that never becomes ready', () => {
     expect(again.result).toMatchObject({ reason: 'PrimaryNotReady', retriable: false });
   });
 });
+
+/** The user's HPA of `podinfo` (min 2, max 4, one CPU metric). */
+async function createTargetHpa(minReplicas?: number) {
+  await kube.create(
+    'HorizontalPodAutoscaler',
+    NS,
+    {
+      metadata: { name: 'podinfo-hpa' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'podinfo' },
+        ...(minReplicas !== undefined ? { minReplicas } : {}),
+        maxReplicas: 4,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+          },
+        ],
+      },
+    },
+    signal,
+  );
+}
+
+const initWithHpa = (bounds: { primaryMinReplicas?: number; primaryMaxReplicas?: number } = {}) =>
+  command({
+    initializeTarget: {
+      router: 'ROUTER_KIND_NONE',
+      service: { port: 80 },
+      hpaName: 'podinfo-hpa',
+      ...bounds,
+    },
+  });
+
+describe('initializeTarget: the `<hpa>-primary` copy and primaryScalerReplicas', () => {
+  beforeEach(async () => {
+    await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
+    await createTargetHpa(2);
+  });
+
+  it('copies the target’s bounds when no override is given', async () => {
+    const init = await untilFinal(handler(), initWithHpa());
+    expect(init.at(-1)?.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    const copy = await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa-primary', signal);
+    expect(copy?.spec).toMatchObject({ minReplicas: 2, maxReplicas: 4 });
+    expect(copy?.spec?.scaleTargetRef.name).toBe('podinfo-primary');
+  });
+
+  it('applies the overrides to the copy only, and a new initializeTarget changes nothing', async () => {
+    const h = handler();
+    const init = await untilFinal(
+      h,
+      initWithHpa({ primaryMinReplicas: 3, primaryMaxReplicas: 10 }),
+    );
+    expect(init.at(-1)?.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    const copy = await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa-primary', signal);
+    expect(copy?.spec).toMatchObject({
+      minReplicas: 3,
+      maxReplicas: 10,
+      scaleTargetRef: { name: 'podinfo-primary' },
+      metrics: [{ type: 'Resource', resource: { name: 'cpu' } }],
+    });
+    const own = await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa', signal);
+    expect(own?.spec).toMatchObject({ minReplicas: 2, maxReplicas: 4 });
+
+    // Re-bootstrapping (a new command, e.g. the next release) keeps the overrides untouched.
+    const again = await untilFinal(
+      h,
+      initWithHpa({ primaryMinReplicas: 3, primaryMaxReplicas: 10 }),
+    );
+    expect(again.at(-1)?.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    const after = await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa-primary', signal);
+    expect(after?.metadata?.resourceVersion).toBe(copy?.metadata?.resourceVersion);
+    expect(after?.spec).toMatchObject({ minReplicas: 3, maxReplicas: 10 });
+  });
+
+  it('puts a drifted copy back, and takes new overrides from a later initializeTarget', async () => {
+    const h = handler();
+    expect(
+      (await untilFinal(h, initWithHpa({ primaryMinReplicas: 3 }))).at(-1)?.result.outcome,
+    ).toBe(CommandOutcome.SUCCEEDED);
+    // Edited by hand: the next bootstrap restores the desired bounds.
+    await kube.mergePatch(
+      'HorizontalPodAutoscaler',
+      NS,
+      'podinfo-hpa-primary',
+      { spec: { minReplicas: 1, maxReplicas: 2 } },
+      signal,
+    );
+    expect(
+      (await untilFinal(h, initWithHpa({ primaryMinReplicas: 3 }))).at(-1)?.result.outcome,
+    ).toBe(CommandOutcome.SUCCEEDED);
+    const copy = await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa-primary', signal);
+    expect(copy?.spec).toMatchObject({ minReplicas: 3, maxReplicas: 4 });
+    // A release with other bounds.
+    expect(
+      (await untilFinal(h, initWithHpa({ primaryMaxReplicas: 6 }))).at(-1)?.result.outcome,
+    ).toBe(CommandOutcome.SUCCEEDED);
+    const next = await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa-primary', signal);
+    expect(next?.spec).toMatchObject({ minReplicas: 2, maxReplicas: 6 });
+  });
+
+  it('rejects bounds that cross the target HPA’s, before creating anything', async () => {
+    // min 5 over the target's max 4.
+    const init = await untilFinal(handler(), initWithHpa({ primaryMinReplicas: 5 }));
+    expect(init.at(-1)?.result).toMatchObject({
+      outcome: CommandOutcome.REJECTED,
+      reason: 'Invalid',
+    });
+    expect(init.at(-1)?.result.message).toContain('minReplicas 5 exceeds maxReplicas 4');
+    expect(await kube.get('Deployment', NS, 'podinfo-primary', signal)).toBeUndefined();
+    expect(
+      await kube.get('HorizontalPodAutoscaler', NS, 'podinfo-hpa-primary', signal),
+    ).toBeUndefined();
+  });
+
+  it('rejects bounds without an HPA to override', async () => {
+    const init = await untilFinal(
+      handler(),
+      command({
+        initializeTarget: {
+          router: 'ROUTER_KIND_NONE',
+          service: { port: 80 },
+          primaryMinReplicas: 2,
+        },
+      }),
+    );
+    expect(init.at(-1)?.result).toMatchObject({
+      outcome: CommandOutcome.REJECTED,
+      reason: 'Invalid',
+    });
+    expect(await kube.get('Deployment', NS, 'podinfo-primary', signal)).toBeUndefined();
+  });
+});
+
+describe('scaleCanary without replicas: Flagger’s scale-from-zero rule', () => {
+  async function bootstrap(hpaName?: string) {
+    const init = await untilFinal(
+      handler(),
+      command({
+        initializeTarget: {
+          router: 'ROUTER_KIND_NONE',
+          service: { port: 80 },
+          ...(hpaName !== undefined ? { hpaName } : {}),
+        },
+      }),
+    );
+    expect(init.at(-1)?.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    expect((await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas).toBe(0);
+  }
+  async function scaleFromZero(): Promise<number | undefined> {
+    const scaled = await handler().handle(command({ scaleCanary: {} }), signal);
+    expect(scaled.result.outcome).toBe(CommandOutcome.SUCCEEDED);
+    return (await kube.get('Deployment', NS, 'podinfo', signal))?.spec?.replicas;
+  }
+  const setReplicas = (name: string, replicas: number) =>
+    kube.mergePatch('Deployment', NS, name, { spec: { replicas } }, signal);
+
+  beforeEach(async () => {
+    await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
+  });
+
+  it('keeps the target’s own replicas when it has some', async () => {
+    await bootstrap();
+    await setReplicas('podinfo', 4);
+    expect(await scaleFromZero()).toBe(4);
+  });
+
+  it('without an autoscaler, takes the primary’s replicas', async () => {
+    await bootstrap();
+    await setReplicas('podinfo-primary', 3);
+    expect(await scaleFromZero()).toBe(3);
+  });
+
+  it('with an autoscaler, takes the target HPA’s minReplicas (> 1), not the primary’s replicas', async () => {
+    await createTargetHpa(3);
+    await bootstrap('podinfo-hpa');
+    await setReplicas('podinfo-primary', 4);
+    expect(await scaleFromZero()).toBe(3);
+  });
+
+  it('with an autoscaler whose minReplicas is 1 or unset, scales to 1', async () => {
+    await createTargetHpa();
+    await bootstrap('podinfo-hpa');
+    await setReplicas('podinfo-primary', 4);
+    expect(await scaleFromZero()).toBe(1);
+  });
+});

@@ -33,6 +33,7 @@ import {
   ensureConfigCopies,
   primaryName,
   primaryTemplate,
+  type ScalerReplicas,
   selectorLabelOf,
   type TargetSpec,
 } from './bootstrap.ts';
@@ -227,6 +228,7 @@ function targetSpecOf(
   name: string,
   service: ServiceSpec | undefined,
   hpa: string,
+  replicas: ScalerReplicas = {},
 ) {
   if (service === undefined || service.port === 0) {
     throw new Rejection(CommandReason.Invalid, 'service.port is required');
@@ -247,6 +249,9 @@ function targetSpecOf(
       targetPort,
     },
     ...(hpa !== '' ? { hpaName: hpa } : {}),
+    ...(replicas.minReplicas !== undefined || replicas.maxReplicas !== undefined
+      ? { primaryScalerReplicas: replicas }
+      : {}),
   };
   return spec;
 }
@@ -297,7 +302,11 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
     const c = command.command;
     switch (c.case) {
       case 'initializeTarget': {
-        const spec = targetSpecOf(namespace, name, c.value.service, c.value.hpaName);
+        const { primaryMinReplicas: min, primaryMaxReplicas: max } = c.value;
+        const spec = targetSpecOf(namespace, name, c.value.service, c.value.hpaName, {
+          ...(min !== undefined ? { minReplicas: min } : {}),
+          ...(max !== undefined ? { maxReplicas: max } : {}),
+        });
         const router = routerFor(routerKindOf(c.value.router));
         const routerTarget = routerTargetOf(spec, c.value.service);
         // The routing object is written only once the primary is ready (Flagger's order).
@@ -458,7 +467,12 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
     return target;
   }
 
-  /** Flagger's `ScaleFromZero` rule. */
+  /**
+   * Flagger's `ScaleFromZero` rule: the target's `spec.replicas` if > 0; else, without an
+   * autoscaler, the primary's replicas if > 0; with one, the target HPA's `minReplicas` if > 1
+   * (the primary's replicas are the copy's doing then, not the canary's need); else 1. The
+   * autoscaler is the one `initializeTarget` recorded on the primary (`aviary.dev/hpa`).
+   */
   async function scaleFromZeroReplicas(
     namespace: string,
     name: string,
@@ -467,8 +481,13 @@ export function createCommandHandler(options: CommandHandlerOptions): CommandHan
   ): Promise<number> {
     if (targetReplicas !== undefined && targetReplicas > 0) return targetReplicas;
     const primary = await kube.get('Deployment', namespace, primaryName(name), signal);
-    const primaryReplicas = primary?.spec?.replicas ?? 0;
-    return primaryReplicas > 0 ? primaryReplicas : 1;
+    const hpaName = primary?.metadata?.annotations?.[HPA_ANNOTATION];
+    if (hpaName === undefined || hpaName === '') {
+      const primaryReplicas = primary?.spec?.replicas ?? 0;
+      return primaryReplicas > 0 ? primaryReplicas : 1;
+    }
+    const hpa = await kube.get('HorizontalPodAutoscaler', namespace, hpaName, signal);
+    return Math.max(hpa?.spec?.minReplicas ?? 1, 1);
   }
 
   /**

@@ -421,3 +421,56 @@ function commandOf(event: CanaryEvent) {
       return undefined;
   }
 }
+
+describe('initialization carries the whole autoscalerRef to the agent', () => {
+  const initialize = (context: ReturnType<typeof canary>) => {
+    const events = specificationFor(context)
+      .given([])
+      .when(tick(at(0)))
+      .events();
+    const requested = events.find((e) => e.type === 'ClusterCanaryInitializationRequested');
+    return requested?.type === 'ClusterCanaryInitializationRequested'
+      ? requested.data.command?.initializeTarget
+      : undefined;
+  };
+
+  it('sends the HPA and the primaryScalerReplicas bounds in InitializeTarget', () => {
+    const context = contextOf((r) => {
+      r.spec.analysis = { interval: '1m', stepWeight: 10, maxWeight: 50, metrics };
+      r.spec.autoscalerRef = {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        name: 'podinfo-hpa',
+        primaryScalerReplicas: { minReplicas: 0, maxReplicas: 8 },
+      };
+    });
+    expect(initialize(context)).toMatchObject({
+      hpaName: 'podinfo-hpa',
+      primaryMinReplicas: 0,
+      primaryMaxReplicas: 8,
+    });
+  });
+
+  it('sends only the bound that is given, and none without primaryScalerReplicas', () => {
+    const only = contextOf((r) => {
+      r.spec.analysis = { interval: '1m', stepWeight: 10, metrics };
+      r.spec.autoscalerRef = {
+        kind: 'HorizontalPodAutoscaler',
+        name: 'podinfo-hpa',
+        primaryScalerReplicas: { maxReplicas: 5 },
+      };
+    });
+    const sent = initialize(only);
+    expect(sent).toMatchObject({ hpaName: 'podinfo-hpa', primaryMaxReplicas: 5 });
+    expect(sent).not.toHaveProperty('primaryMinReplicas');
+    const none = initialize(
+      contextOf((r) => {
+        r.spec.analysis = { interval: '1m', stepWeight: 10, metrics };
+        r.spec.autoscalerRef = { kind: 'HorizontalPodAutoscaler', name: 'podinfo-hpa' };
+      }),
+    );
+    expect(none).toMatchObject({ hpaName: 'podinfo-hpa' });
+    expect(none).not.toHaveProperty('primaryMinReplicas');
+    expect(none).not.toHaveProperty('primaryMaxReplicas');
+  });
+});

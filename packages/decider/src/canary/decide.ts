@@ -365,14 +365,16 @@ class Decision {
   private advance(nowMs: number): void {
     const phase = this.state.phase;
     if (phase === CanaryPhase.Unspecified) {
+      // Validation admits only HorizontalPodAutoscaler scalers (no KEDA copy in the agent yet).
+      const scaler = this.spec.autoscalerRef;
+      const bounds = scaler?.primaryScalerReplicas;
       this.send(CommandKind.InitializeTarget, {
         initializeTarget: {
           router: ROUTER_KIND_JSON[this.router],
           service: this.serviceSpec(),
-          hpaName:
-            this.spec.autoscalerRef?.kind === 'HorizontalPodAutoscaler'
-              ? this.spec.autoscalerRef.name
-              : '',
+          hpaName: scaler?.kind === 'HorizontalPodAutoscaler' ? scaler.name : '',
+          ...(bounds?.minReplicas !== undefined ? { primaryMinReplicas: bounds.minReplicas } : {}),
+          ...(bounds?.maxReplicas !== undefined ? { primaryMaxReplicas: bounds.maxReplicas } : {}),
         },
       });
       this.phase(CanaryPhase.Initializing, 'New target detected, initialization started.');

@@ -27,6 +27,9 @@ const VERBATIM_KEYS: ReadonlySet<string> = new Set([
   'thresholdRange',
 ]);
 
+/** Keys of `optional` scalar fields (explicit presence): a 0 there is a value, kept. */
+const PRESENCE_KEYS: ReadonlySet<string> = new Set(['primaryMinReplicas', 'primaryMaxReplicas']);
+
 /**
  * Drops proto3 default values (0, false, '', empty lists, `*_UNSPECIFIED` enum names) from a
  * JSON value built by the decider. Message values stay even when empty (`scaleCanaryToZero: {}`
@@ -41,7 +44,7 @@ function compactValue(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    if (item === undefined || isDefault(item)) continue;
+    if (item === undefined || (isDefault(item) && !PRESENCE_KEYS.has(key))) continue;
     out[key] = VERBATIM_KEYS.has(key) ? item : compactValue(item);
   }
   return out;

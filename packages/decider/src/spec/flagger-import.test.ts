@@ -4,7 +4,7 @@ import { issuesOf } from './test-helpers.ts';
 import { validateRollout } from './validate-rollout.ts';
 
 // Flagger's documented podinfo examples (docs/gitbook tutorials), unchanged.
-const CANARY_STEP_WEIGHT = `
+const CANARY_STEP_WEIGHT_DOC = `
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:
@@ -133,7 +133,7 @@ spec:
           cmd: "hey -z 1m -q 10 -c 2 -H 'Cookie: canary=always' http://app.example.com/"
 `;
 
-const BLUE_GREEN = `
+const BLUE_GREEN_DOC = `
 apiVersion: flagger.app/v1beta1
 kind: Canary
 metadata:
@@ -167,6 +167,9 @@ spec:
         type: confirm-promotion
         url: http://flagger-loadtester.test/gate/check
 `;
+
+const CANARY_STEP_WEIGHT = CANARY_STEP_WEIGHT_DOC;
+const BLUE_GREEN = BLUE_GREEN_DOC;
 
 const BLUE_GREEN_MIRROR = `
 apiVersion: flagger.app/v1beta1
@@ -213,7 +216,11 @@ spec:
 describe('importFlaggerCanary: the canonical examples', () => {
   it('canary with stepWeight and maxWeight', () => {
     const { rollout, notes } = importFlaggerCanary(CANARY_STEP_WEIGHT);
-    expect(notes).toEqual([]);
+    // The routing details the agent does not write yet are dropped, each with a note.
+    expect(notes.map((n) => n.path)).toEqual([
+      'spec.service.trafficPolicy',
+      'spec.service.retries',
+    ]);
     expect(rollout.metadata).toMatchObject({ name: 'podinfo', namespace: 'test' });
     expect(rollout.spec.strategy).toBe('canary');
     expect(rollout.spec.progressDeadlineSeconds).toBe(60);
@@ -226,12 +233,6 @@ describe('importFlaggerCanary: the canonical examples', () => {
       port: 9898,
       gateways: ['istio-system/public-gateway'],
       hosts: ['app.example.com'],
-      trafficPolicy: { tls: { mode: 'DISABLE' } },
-      retries: {
-        attempts: 3,
-        perTryTimeout: '1s',
-        retryOn: 'gateway-error,connect-failure,refused-stream',
-      },
     });
     expect(rollout.spec.analysis).toMatchObject({
       intervalMs: 60_000,
@@ -291,7 +292,7 @@ describe('importFlaggerCanary: the canonical examples', () => {
     const { rollout } = importFlaggerCanary(BLUE_GREEN);
     expect(rollout.spec.strategy).toBe('blue-green');
     expect(rollout.spec.provider).toBe('kubernetes');
-    expect(rollout.spec.service.portDiscovery).toBe(true);
+    expect(rollout.spec.service.portDiscovery).toBe(false);
     expect(rollout.spec.analysis).toMatchObject({
       iterations: 10,
       threshold: 2,
@@ -311,6 +312,34 @@ describe('importFlaggerCanary: the canonical examples', () => {
       mirror: true,
       mirrorWeight: 100,
     });
+  });
+
+  it('drops, with a note, the service fields the agent cannot apply yet (never keeps and ignores them)', () => {
+    const stepWeight = importFlaggerCanary(CANARY_STEP_WEIGHT_DOC);
+    expect(stepWeight.rollout.spec.service).not.toHaveProperty('trafficPolicy');
+    expect(stepWeight.rollout.spec.service).not.toHaveProperty('retries');
+    expect(stepWeight.notes).toEqual(
+      expect.arrayContaining([
+        {
+          path: 'spec.service.trafficPolicy',
+          message:
+            'dropped: not applied by Aviary yet (the routers write no DestinationRule trafficPolicy)',
+        },
+        {
+          path: 'spec.service.retries',
+          message: 'dropped: not applied by Aviary yet (the routing objects carry no retry policy)',
+        },
+      ]),
+    );
+    expect(importFlaggerCanary(BLUE_GREEN_DOC).notes).toEqual(
+      expect.arrayContaining([
+        {
+          path: 'spec.service.portDiscovery',
+          message:
+            'dropped: not applied by Aviary yet (the generated Services expose service.port only)',
+        },
+      ]),
+    );
   });
 
   it('imports are stable Rollouts', () => {
@@ -449,6 +478,11 @@ status: {phase: Succeeded}
     const { rollout, notes } = importFlaggerCanary(BLUE_GREEN.replace('    iterations: 10\n', ''));
     expect(rollout.spec.analysis.iterations).toBe(10);
     expect(notes).toEqual([
+      {
+        path: 'spec.service.portDiscovery',
+        message:
+          'dropped: not applied by Aviary yet (the generated Services expose service.port only)',
+      },
       {
         path: 'spec.analysis.iterations',
         message: 'Flagger uses 10 with the kubernetes provider: imported as 10',

@@ -4,7 +4,7 @@ import { dnsLabel, dnsSubdomain } from './names.ts';
 import { parseDocuments } from './parse-rollout.ts';
 import { childPath, type Fields, IssueList, isPlainObject, readObject } from './reader.ts';
 import { API_VERSION, BuiltinMetric, KIND, ROLLOUT_DEFAULTS, type Rollout } from './types.ts';
-import { readRollout } from './validate-rollout.ts';
+import { readRollout, UNSUPPORTED_SERVICE_FIELDS } from './validate-rollout.ts';
 
 /**
  * Import of Flagger resources: a `flagger.app/v1beta1` `Canary` becomes a one-wave Rollout (wave
@@ -207,6 +207,16 @@ function toRolloutResource(
     for (const [key, message] of Object.entries(UNSUPPORTED_SERVICE)) {
       if (key in service) issues.add(`spec.service.${key}`, message);
       delete service[key];
+    }
+    // Routing details Aviary's agent does not write yet (Flagger's own examples set some): the
+    // imported Rollout goes without them, and a note says so. A Rollout written for Aviary that
+    // sets them is refused instead (validate-rollout.ts): nothing is kept and then ignored.
+    for (const [key, why] of Object.entries(UNSUPPORTED_SERVICE_FIELDS)) {
+      const value = service[key];
+      if (value === undefined) continue;
+      delete service[key];
+      if (value === false || (Array.isArray(value) && value.length === 0)) continue;
+      note(`spec.service.${key}`, `dropped: not applied by Aviary yet (${why})`);
     }
     spec.service = service;
   }

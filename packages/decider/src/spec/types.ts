@@ -169,8 +169,12 @@ export interface ObjectRef<K extends string = string> {
 
 export type TargetRef = ObjectRef<TargetKind>;
 
+/**
+ * Only `HorizontalPodAutoscaler` passes validation (`ScaledObject` and `primaryScalerQueries` are
+ * refused until the cluster agent copies KEDA ScaledObjects). `primaryScalerReplicas` travels to
+ * the agent in `InitializeTarget` and bounds the `<hpa>-primary` copy.
+ */
 export interface AutoscalerRef extends ObjectRef<AutoscalerKind> {
-  readonly primaryScalerQueries?: Readonly<Record<string, string>>;
   readonly primaryScalerReplicas?: { readonly minReplicas?: number; readonly maxReplicas?: number };
 }
 

@@ -491,6 +491,124 @@ describe('validation rules', () => {
         },
       ],
     ],
+    [
+      'fields no command carries are refused, not ignored',
+      (x) => {
+        x.spec.targetRef.kind = 'DaemonSet';
+        x.spec.revertOnDeletion = true;
+        x.spec.metricsServer = 'http://prometheus:9090';
+        x.spec.service.timeout = '30s';
+        x.spec.service.headers = { request: { add: { a: 'b' } } };
+        x.spec.service.portDiscovery = true;
+        x.spec.service.apex = { labels: { a: 'b' } };
+      },
+      [
+        {
+          path: 'spec.targetRef.kind',
+          message:
+            'not supported by Aviary yet: DaemonSet targets (the cluster agent bootstraps Deployments only)',
+        },
+        {
+          path: 'spec.service.portDiscovery',
+          message:
+            'not supported by Aviary yet: portDiscovery (the generated Services expose service.port only)',
+        },
+        {
+          path: 'spec.service.timeout',
+          message:
+            'not supported by Aviary yet: timeout (the routing objects carry no request timeout)',
+        },
+        {
+          path: 'spec.service.headers',
+          message:
+            'not supported by Aviary yet: headers (the routing objects carry no header operations)',
+        },
+        {
+          path: 'spec.service.apex',
+          message:
+            'not supported by Aviary yet: apex (the generated objects carry no extra labels or annotations)',
+        },
+        {
+          path: 'spec.metricsServer',
+          message:
+            'not supported by Aviary yet: metricsServer (built-in metrics use the analyzer’s Prometheus; a MetricTemplate sets its own provider.address)',
+        },
+        {
+          path: 'spec.revertOnDeletion',
+          message:
+            'not supported by Aviary yet: revertOnDeletion (deleting a Rollout leaves the primary, its Services and routing object in place)',
+        },
+      ],
+    ],
+    [
+      'an nginx apex Ingress must be named after the apex Service',
+      (x) => {
+        x.spec.provider = 'nginx';
+        x.spec.ingressRef = { name: 'podinfo-ingress' };
+      },
+      [
+        {
+          path: 'spec.ingressRef.name',
+          message:
+            'not supported by Aviary yet: an apex Ingress not named after the apex Service (the cluster agent reads Ingress podinfo; got podinfo-ingress)',
+        },
+      ],
+    ],
+    [
+      'KEDA scalers are refused, not ignored',
+      (x) => {
+        x.spec.autoscalerRef = {
+          kind: 'ScaledObject',
+          name: 'podinfo-so',
+          primaryScalerQueries: { 'prom-trigger': 'sum(rate(http_requests_total[1m]))' },
+        };
+      },
+      [
+        {
+          path: 'spec.autoscalerRef.kind',
+          message:
+            'not supported by Aviary yet: KEDA ScaledObject (the cluster agent copies only a HorizontalPodAutoscaler as <name>-primary)',
+        },
+        {
+          path: 'spec.autoscalerRef.primaryScalerQueries',
+          message:
+            'not supported by Aviary yet: primaryScalerQueries (KEDA trigger queries of a ScaledObject copy)',
+        },
+      ],
+    ],
+    [
+      'primaryScalerQueries is refused with an HPA too',
+      (x) => {
+        x.spec.autoscalerRef = {
+          kind: 'HorizontalPodAutoscaler',
+          name: 'podinfo',
+          primaryScalerQueries: {},
+        };
+      },
+      [
+        {
+          path: 'spec.autoscalerRef.primaryScalerQueries',
+          message:
+            'not supported by Aviary yet: primaryScalerQueries (KEDA trigger queries of a ScaledObject copy)',
+        },
+      ],
+    ],
+    [
+      'primaryScalerReplicas bounds',
+      (x) => {
+        x.spec.autoscalerRef = {
+          kind: 'HorizontalPodAutoscaler',
+          name: 'podinfo',
+          primaryScalerReplicas: { minReplicas: 5, maxReplicas: 2 },
+        };
+      },
+      [
+        {
+          path: 'spec.autoscalerRef.primaryScalerReplicas.minReplicas',
+          message: 'must not exceed maxReplicas (2)',
+        },
+      ],
+    ],
   ];
 
   it.each(cases)('%s', (_name, patch, expected) => {
@@ -625,9 +743,8 @@ describe('round trip', () => {
         x.spec.service = {
           port: 80,
           targetPort: 'http',
-          timeout: '30s',
           hosts: ['app.example.com'],
-          retries: { attempts: 3 },
+          gateways: ['istio-system/public'],
         };
         x.spec.analysis = {
           interval: '30s',
@@ -681,9 +798,9 @@ describe('round trip', () => {
   });
 
   it('shares nothing with its input', () => {
-    const input = minimal((x) => (x.spec.service.retries = { attempts: 3 }));
+    const input = minimal((x) => (x.spec.service.hosts = ['app.example.com']));
     const out = validateRollout(input);
-    input.spec.service.retries.attempts = 9;
-    expect(out.spec.service.retries).toEqual({ attempts: 3 });
+    input.spec.service.hosts[0] = 'other.example.com';
+    expect(out.spec.service.hosts).toEqual(['app.example.com']);
   });
 });

@@ -145,8 +145,25 @@ function readSpec(f: Fields, namespace: string = D.namespace): Rollout['spec'] |
   if (router === RouterKind.Nginx && !f.has('ingressRef')) {
     issues.add(f.at('ingressRef'), 'is required with the nginx provider');
   }
+  if (
+    router === RouterKind.Nginx &&
+    ingressRef !== undefined &&
+    service !== undefined &&
+    ingressRef.name !== service.name
+  ) {
+    issues.add(
+      `${f.at('ingressRef')}.name`,
+      `not supported by Aviary yet: an apex Ingress not named after the apex Service (the cluster agent reads Ingress ${service.name}; got ${ingressRef.name})`,
+    );
+  }
   const autoscalerRef = readAutoscalerRef(f);
   const metricsServer = f.string('metricsServer', { check: httpUrl });
+  if (f.has('metricsServer')) {
+    issues.add(
+      f.at('metricsServer'),
+      'not supported by Aviary yet: metricsServer (built-in metrics use the analyzer’s Prometheus; a MetricTemplate sets its own provider.address)',
+    );
+  }
   const progressDeadlineSeconds =
     f.integer('progressDeadlineSeconds', { min: 1, max: 2_147_483_647 }) ??
     D.progressDeadlineSeconds;
@@ -155,6 +172,12 @@ function readSpec(f: Fields, namespace: string = D.namespace): Rollout['spec'] |
   const skipAnalysis = f.boolean('skipAnalysis', false) || !analysisGiven;
   const suspend = f.boolean('suspend', false);
   const revertOnDeletion = f.boolean('revertOnDeletion', false);
+  if (revertOnDeletion) {
+    issues.add(
+      f.at('revertOnDeletion'),
+      'not supported by Aviary yet: revertOnDeletion (deleting a Rollout leaves the primary, its Services and routing object in place)',
+    );
+  }
   const analysis = readAnalysis(f, namespace, router, skipAnalysis);
   const strategy = analysis === undefined ? undefined : deriveStrategy(analysis);
   const givenStrategy = f.oneOf('strategy', Object.values(Strategy));
@@ -198,6 +221,12 @@ function readTargetRef(f: Fields): TargetRef | undefined {
   if (t === undefined) return undefined;
   const apiVersion = t.oneOf('apiVersion', ['apps/v1']) ?? 'apps/v1';
   const kind = t.oneOf('kind', Object.values(TargetKind), true);
+  if (kind === TargetKind.DaemonSet) {
+    t.issues.add(
+      t.at('kind'),
+      'not supported by Aviary yet: DaemonSet targets (the cluster agent bootstraps Deployments only)',
+    );
+  }
   const name = t.string('name', { required: true, check: workloadName });
   if (kind === undefined || name === undefined) return undefined;
   return { apiVersion, kind, name };
@@ -335,6 +364,7 @@ function readService(
           labels: unmanaged.stringList('labels') ?? [],
           annotations: unmanaged.stringList('annotations') ?? [],
         };
+  refuseUnsupported(s, UNSUPPORTED_SERVICE_FIELDS);
   if (s.issues.size > before || name === undefined || port === undefined) return undefined;
   if (targetPort === undefined) return undefined;
   const defined = Object.fromEntries(
@@ -362,6 +392,46 @@ function readService(
     ...(canary !== undefined ? { canary } : {}),
     ...(unmanagedMetadata !== undefined ? { unmanagedMetadata } : {}),
   };
+}
+
+/**
+ * Flagger `spec.service` fields no cluster agent command carries yet (the agent's Services and
+ * routing objects are generated from `InitializeTarget.service`: name, ports, hosts, gateways,
+ * gatewayRefs). Given, they are refused: a spec is applied whole or not at all. Their defaults
+ * (`false`, an empty list) pass.
+ */
+export const UNSUPPORTED_SERVICE_FIELDS: Readonly<Record<string, string>> = {
+  appProtocol: 'the generated Services carry no appProtocol',
+  portDiscovery: 'the generated Services expose service.port only',
+  headless: 'the generated Services are ClusterIP Services',
+  trafficDistribution: 'the generated Services carry no trafficDistribution',
+  timeout: 'the routing objects carry no request timeout',
+  timeoutMs: 'the routing objects carry no request timeout',
+  backendTimeout: 'the routing objects carry no backend timeout',
+  backendTimeoutMs: 'the routing objects carry no backend timeout',
+  delegation: 'Istio VirtualService delegation',
+  match: 'the routing objects carry no service-level match (analysis.match is supported)',
+  trafficPolicy: 'the routers write no DestinationRule trafficPolicy',
+  rewrite: 'the routing objects carry no URI rewrite',
+  retries: 'the routing objects carry no retry policy',
+  headers: 'the routing objects carry no header operations',
+  mirror: 'the routing objects carry no service-level mirror (analysis.mirror is supported)',
+  corsPolicy: 'the routing objects carry no CORS policy',
+  apex: 'the generated objects carry no extra labels or annotations',
+  primary: 'the generated objects carry no extra labels or annotations',
+  canary: 'the generated objects carry no extra labels or annotations',
+  unmanagedMetadata: 'the agent does not merge unmanaged metadata',
+};
+
+/** Adds a "not supported by Aviary yet" issue for each given field of `unsupported`. */
+function refuseUnsupported(f: Fields, unsupported: Readonly<Record<string, string>>): void {
+  for (const [key, why] of Object.entries(unsupported)) {
+    const value = f.raw(key);
+    // Defaults pass, so that a normalized spec validates again (`validate(validate(x))`).
+    if (value === undefined || value === false) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    f.issues.add(f.at(key), `not supported by Aviary yet: ${key} (${why})`);
+  }
 }
 
 function readGatewayRefs(s: Fields): GatewayRef[] {
@@ -470,7 +540,20 @@ function readAutoscalerRef(f: Fields): AutoscalerRef | undefined {
     a.string('apiVersion') ??
     (kind === AutoscalerKind.ScaledObject ? 'keda.sh/v1alpha1' : 'autoscaling/v2');
   const name = a.string('name', { required: true, check: dnsSubdomain });
-  const queries = a.stringMap('primaryScalerQueries');
+  // Accepted-and-ignored is never an option: what the cluster agent cannot apply is refused.
+  if (kind === AutoscalerKind.ScaledObject) {
+    a.issues.add(
+      a.at('kind'),
+      'not supported by Aviary yet: KEDA ScaledObject (the cluster agent copies only a HorizontalPodAutoscaler as <name>-primary)',
+    );
+  }
+  if (a.has('primaryScalerQueries')) {
+    a.stringMap('primaryScalerQueries');
+    a.issues.add(
+      a.at('primaryScalerQueries'),
+      'not supported by Aviary yet: primaryScalerQueries (KEDA trigger queries of a ScaledObject copy)',
+    );
+  }
   const replicas = a.object('primaryScalerReplicas', ['minReplicas', 'maxReplicas']);
   const minReplicas = replicas?.integer('minReplicas', { min: 0 });
   const maxReplicas = replicas?.integer('maxReplicas', { min: 1 });
@@ -485,7 +568,6 @@ function readAutoscalerRef(f: Fields): AutoscalerRef | undefined {
     apiVersion,
     kind,
     name,
-    ...(queries !== undefined ? { primaryScalerQueries: queries } : {}),
     ...(replicas !== undefined
       ? {
           primaryScalerReplicas: {

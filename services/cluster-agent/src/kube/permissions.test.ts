@@ -284,11 +284,13 @@ async function lifecycle(router: TrafficRouterKind, onCall: (k: KubeKind, v: Kub
           routes: { primaryWeightPercent: 100 - canary, canaryWeightPercent: canary },
         },
       });
-    const initialize = () =>
+    const initialize = (bounds: { primaryMaxReplicas?: number } = {}) =>
       command({
-        initializeTarget: { router: ROUTER_JSON[router], service, hpaName: 'podinfo' },
+        initializeTarget: { router: ROUTER_JSON[router], service, hpaName: 'podinfo', ...bounds },
       });
     await done(initialize());
+    // New primaryScalerReplicas bounds: the `<hpa>-primary` copy is updated.
+    await done(initialize({ primaryMaxReplicas: 9 }));
     if (router === 'istio') {
       // A DestinationRule changed by hand is put back by the next bootstrap.
       await kube.mergePatch(

@@ -88,8 +88,9 @@ export const AGENT_PERMISSIONS: { readonly [K in KubeKind]: KindPermissions } = 
   ConfigMap: { verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
   // Tracked Secrets, the same way as ConfigMaps (Flagger copies them too).
   Secret: { verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
-  // The target's HPA read, its `-primary` copy created, and deleted by finalize.
-  HorizontalPodAutoscaler: { verbs: ['get', 'create', 'delete'] },
+  // The target's HPA read, its `-primary` copy created, put back when it differs from the
+  // desired copy (update: bounds, `primaryScalerReplicas`, metrics), and deleted by finalize.
+  HorizontalPodAutoscaler: { verbs: ['get', 'create', 'update', 'delete'] },
   // nginx router: the apex Ingress read, `<svc>-canary` created, its annotations set, deleted.
   Ingress: { verbs: ['get', 'create', 'update', 'delete'] },
   // istio router: VirtualService `<svc>`, DestinationRules `<svc>-primary`/`<svc>-canary`.

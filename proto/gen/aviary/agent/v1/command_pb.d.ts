@@ -390,6 +390,20 @@ export declare type InitializeTarget = Message<"aviary.agent.v1.InitializeTarget
    * @generated from field: string hpa_name = 3;
    */
   hpaName: string;
+
+  /**
+   * Flagger `autoscalerRef.primaryScalerReplicas`: overrides the `minReplicas` / `maxReplicas`
+   * of the `<hpa>-primary` copy (unset: the target HPA's). Only with `hpa_name`; the agent
+   * rejects a copy whose resulting minimum exceeds its maximum.
+   *
+   * @generated from field: optional uint32 primary_min_replicas = 4;
+   */
+  primaryMinReplicas?: number | undefined;
+
+  /**
+   * @generated from field: optional uint32 primary_max_replicas = 5;
+   */
+  primaryMaxReplicas?: number | undefined;
 };
 
 /**
@@ -416,6 +430,20 @@ export declare type InitializeTargetJson = {
    * @generated from field: string hpa_name = 3;
    */
   hpaName?: string;
+
+  /**
+   * Flagger `autoscalerRef.primaryScalerReplicas`: overrides the `minReplicas` / `maxReplicas`
+   * of the `<hpa>-primary` copy (unset: the target HPA's). Only with `hpa_name`; the agent
+   * rejects a copy whose resulting minimum exceeds its maximum.
+   *
+   * @generated from field: optional uint32 primary_min_replicas = 4;
+   */
+  primaryMinReplicas?: number;
+
+  /**
+   * @generated from field: optional uint32 primary_max_replicas = 5;
+   */
+  primaryMaxReplicas?: number;
 };
 
 /**
