@@ -1,26 +1,29 @@
 /**
  * Histograms accumulated across rounds for latency comparisons: the histogram twin of
- * `count-history.ts`, with the same rules. Keyed by (release id, cluster, check name); each
- * window's canary and primary histograms are stored once under its [start, end) (a re-delivered
- * request overwrites its own window); the looks of a verdict are the stored windows ending no
- * later than its own, oldest first, skipping overlapping (widened) ones, added up bucket by
- * bucket on the boundaries every one of them shares (`accumulateHistograms`).
+ * `count-history.ts`, with the same rules (`window-history.ts`). Keyed by (release id, cluster,
+ * check name); each window's canary and primary histograms are stored once under its [start, end)
+ * (a re-delivered request overwrites its own window); the looks of a verdict are the stored
+ * windows ending no later than its own, oldest first, skipping overlapping (widened) ones, added
+ * up bucket by bucket on the boundaries every one of them shares (`accumulateHistograms`).
  *
  * `HistogramHistory` keeps them in memory; `KvHistogramHistory` in the comparison counts' KV
  * bucket (keys `lat.<sha256>`), so that a restarted analyzer continues the sequential test.
  */
-import { createHash } from 'node:crypto';
 import type { HistogramBucket, HistogramSnapshot, TimeWindow } from '@aviary/judge';
 import type { KV } from '@nats-io/kv';
+import type { KvCountHistoryOptions } from './count-history.ts';
+import { accumulateHistograms } from './samples.ts';
 import {
   type ComparisonKey,
   DEFAULT_MAX_WINDOWS,
-  type KvCountHistoryOptions,
-  keyId,
+  entriesUpTo,
+  KvWindowHistory,
+  MemoryWindowHistory,
+  mergeEntry,
   openComparisonBucket,
-  updateEntry,
-} from './count-history.ts';
-import { accumulateHistograms } from './samples.ts';
+  type WindowKind,
+  type WindowLooks,
+} from './window-history.ts';
 
 /** One window's histograms as measured (not cumulative over time). */
 export interface StoredHistogram {
@@ -28,13 +31,8 @@ export interface StoredHistogram {
   readonly histograms: HistogramSnapshot;
 }
 
-/** What a latency comparison verdict is judged on. */
-export interface HistogramLooks {
-  /** The windows judged, oldest first, each with its own histograms. */
-  readonly windows: readonly StoredHistogram[];
-  /** Their cumulative snapshots, one per look. */
-  readonly looks: readonly HistogramSnapshot[];
-}
+/** What a latency comparison verdict is judged on: the windows judged and their cumulative snapshots. */
+export type HistogramLooks = WindowLooks<StoredHistogram, HistogramSnapshot>;
 
 /** Where latency comparisons' histograms are kept. */
 export interface LatencyHistories {
@@ -47,70 +45,6 @@ export interface LatencyHistories {
   ): Promise<HistogramLooks>;
   /** Forgets keys not used since `olderThanMs` (a KV bucket expires them itself). */
   prune(olderThanMs: number): void;
-}
-
-/** `stored` with `window`'s histograms put in (replacing the same window), sorted, bounded. */
-export function mergeHistogramWindow(
-  stored: readonly StoredHistogram[],
-  window: TimeWindow,
-  histograms: HistogramSnapshot,
-  maxWindows: number = DEFAULT_MAX_WINDOWS,
-): StoredHistogram[] {
-  const merged = stored.filter(
-    (s) => s.window.startMs !== window.startMs || s.window.endMs !== window.endMs,
-  );
-  merged.push({ window, histograms });
-  merged.sort((a, b) => a.window.startMs - b.window.startMs || a.window.endMs - b.window.endMs);
-  return merged.slice(Math.max(0, merged.length - maxWindows));
-}
-
-/** The looks of a verdict for `window`: stored windows ending no later, not overlapping. */
-export function histogramLooksUpTo(
-  stored: readonly StoredHistogram[],
-  window: TimeWindow,
-): HistogramLooks {
-  const windows: StoredHistogram[] = [];
-  let lastEndMs = Number.NEGATIVE_INFINITY;
-  for (const s of stored) {
-    if (s.window.endMs > window.endMs) continue;
-    if (s.window.startMs < lastEndMs) continue;
-    windows.push(s);
-    lastEndMs = s.window.endMs;
-  }
-  return { windows, looks: accumulateHistograms(windows.map((w) => w.histograms)) };
-}
-
-/** In memory: lost on restart (the test then restarts from the next window). */
-export class HistogramHistory implements LatencyHistories {
-  readonly #entries = new Map<string, { lastUsedMs: number; windows: StoredHistogram[] }>();
-  readonly #maxWindows: number;
-
-  constructor(options: { readonly maxWindows?: number } = {}) {
-    this.#maxWindows = options.maxWindows ?? DEFAULT_MAX_WINDOWS;
-  }
-
-  async record(
-    key: ComparisonKey,
-    window: TimeWindow,
-    histograms: HistogramSnapshot,
-    nowMs: number,
-  ): Promise<HistogramLooks> {
-    const id = keyId(key);
-    const windows = mergeHistogramWindow(
-      this.#entries.get(id)?.windows ?? [],
-      window,
-      histograms,
-      this.#maxWindows,
-    );
-    this.#entries.set(id, { lastUsedMs: nowMs, windows });
-    return histogramLooksUpTo(windows, window);
-  }
-
-  prune(olderThanMs: number): void {
-    for (const [id, entry] of this.#entries) {
-      if (entry.lastUsedMs < olderThanMs) this.#entries.delete(id);
-    }
-  }
 }
 
 /**
@@ -131,46 +65,61 @@ interface KvHistogramValue {
   }[];
 }
 
-export class KvHistogramHistory implements LatencyHistories {
-  readonly #kv: KV;
-  readonly #maxWindows: number;
+const HISTOGRAMS: WindowKind<
+  HistogramSnapshot,
+  StoredHistogram,
+  HistogramSnapshot,
+  KvHistogramValue
+> = {
+  entry: (window, histograms) => ({ window, histograms }),
+  accumulate: (windows) => accumulateHistograms(windows.map((w) => w.histograms)),
+  kvPrefix: 'lat',
+  what: 'latency histograms',
+  encode: encodeHistograms,
+  decode: decodeHistograms,
+};
 
-  private constructor(kv: KV, maxWindows: number) {
-    this.#kv = kv;
-    this.#maxWindows = maxWindows;
+/** `stored` with `window`'s histograms put in (replacing the same window), sorted, bounded. */
+export function mergeHistogramWindow(
+  stored: readonly StoredHistogram[],
+  window: TimeWindow,
+  histograms: HistogramSnapshot,
+  maxWindows: number = DEFAULT_MAX_WINDOWS,
+): StoredHistogram[] {
+  return mergeEntry(stored, HISTOGRAMS.entry(window, histograms), maxWindows);
+}
+
+/** The looks of a verdict for `window`: stored windows ending no later, not overlapping. */
+export function histogramLooksUpTo(
+  stored: readonly StoredHistogram[],
+  window: TimeWindow,
+): HistogramLooks {
+  return entriesUpTo(stored, window, HISTOGRAMS.accumulate);
+}
+
+/** In memory: lost on restart (the test then restarts from the next window). */
+export class HistogramHistory
+  extends MemoryWindowHistory<HistogramSnapshot, StoredHistogram, HistogramSnapshot>
+  implements LatencyHistories
+{
+  constructor(options: { readonly maxWindows?: number } = {}) {
+    super(HISTOGRAMS, options.maxWindows);
   }
+}
 
+/** In the comparison bucket, one entry per key, written with compare-and-set (`KvWindowHistory`). */
+export class KvHistogramHistory
+  extends KvWindowHistory<HistogramSnapshot, StoredHistogram, HistogramSnapshot, KvHistogramValue>
+  implements LatencyHistories
+{
   /** Opens the comparison bucket (the counts' one), creating it when missing. */
   static async open(options: KvCountHistoryOptions): Promise<KvHistogramHistory> {
-    const kv = await openComparisonBucket(options);
-    return new KvHistogramHistory(kv, options.maxWindows ?? DEFAULT_MAX_WINDOWS);
+    return new KvHistogramHistory(await openComparisonBucket(options), options.maxWindows);
   }
 
-  async record(
-    key: ComparisonKey,
-    window: TimeWindow,
-    histograms: HistogramSnapshot,
-    _nowMs?: number,
-  ): Promise<HistogramLooks> {
-    const id = `lat.${createHash('sha256').update(keyId(key)).digest('hex')}`;
-    const windows = await updateEntry<KvHistogramValue, StoredHistogram[]>(
-      this.#kv,
-      id,
-      `latency histograms of ${keyId(key)}`,
-      (stored) =>
-        mergeHistogramWindow(
-          stored === undefined ? [] : decodeHistograms(stored),
-          window,
-          histograms,
-          this.#maxWindows,
-        ),
-      (merged) => encodeHistograms(key, merged),
-    );
-    return histogramLooksUpTo(windows, window);
+  private constructor(kv: KV, maxWindows: number | undefined) {
+    super(kv, HISTOGRAMS, maxWindows);
   }
-
-  /** Keys expire with the bucket's TTL. */
-  prune(): void {}
 }
 
 const finiteBoundaries = (buckets: readonly HistogramBucket[]) =>
