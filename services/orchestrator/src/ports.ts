@@ -104,6 +104,8 @@ export interface ReleaseView {
   }[];
   readonly startedAt: string;
   readonly finishedAt?: string;
+  /** The newer revision's release that supersedes this one (set before it finishes SUPERSEDED). */
+  readonly supersededBy?: string;
   readonly updatedAt: string;
   /** The release stream's version projected. */
   readonly version: number;
@@ -120,7 +122,18 @@ export interface CanaryView {
   readonly paused: boolean;
   readonly skipped: boolean;
   readonly lastReason?: string;
+  /** Halt-and-revert of this cluster's promoted primary, once requested. */
+  readonly revert?: CanaryRevertView;
   readonly updatedAt: string;
+}
+
+export interface CanaryRevertView {
+  /** `reverting` until the agent reports the primary on `revisionId` again, or it is refused. */
+  readonly status: 'reverting' | 'reverted' | 'failed';
+  /** The revision the primary is put back on. */
+  readonly revisionId: string;
+  /** Why it failed (the cluster keeps the released revision and needs a human). */
+  readonly reason?: string;
 }
 
 export interface ClusterView {

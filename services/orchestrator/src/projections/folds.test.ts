@@ -135,6 +135,97 @@ describe('release fold', () => {
     expect(a.canaries.get('ap-1')?.ordinal).toBe(3);
   });
 
+  it('lists a joined cluster in its wave, in plan order, and re-opens the wave that bakes', () => {
+    const a = aggregate();
+    started(a);
+    foldReleaseEvent(a, event('WaveStarted', { waveIndex: 0, clusters: ['eu-1'] }));
+    // Joins the wave that has not started: listed there, its canary between eu-1 and eu-2.
+    foldReleaseEvent(
+      a,
+      event('ClusterJoined', { cluster: 'eu-3', waveIndex: 1, selectedByWaveIndex: 1 }),
+    );
+    foldReleaseEvent(a, event('WaveBaking', { waveIndex: 0 }));
+    // Joins the wave that bakes (as wave 1's selector matched it): that wave runs again.
+    foldReleaseEvent(
+      a,
+      event('ClusterJoined', {
+        cluster: 'eu-4',
+        waveIndex: 0,
+        selectedByWaveIndex: 1,
+        reason: 'registered after the release started',
+      }),
+    );
+    expect(a.release?.waves).toEqual([
+      { name: 'canary', clusters: ['eu-1', 'eu-4'], status: 'running' },
+      { name: 'rest', clusters: ['eu-2', 'us-1', 'eu-3'], status: 'pending' },
+    ]);
+    const ordered = [...a.canaries.values()].sort((x, y) => x.ordinal - y.ordinal);
+    expect(ordered.map((c) => [c.cluster, c.ordinal])).toEqual([
+      ['eu-1', 0],
+      ['eu-4', 1],
+      ['eu-2', 2],
+      ['us-1', 3],
+      ['eu-3', 4],
+    ]);
+    expect(a.canaries.get('eu-4')).toMatchObject({
+      phase: 'CANARY_PHASE_UNSPECIFIED',
+      primaryWeightPercent: 100,
+      lastReason: 'registered after the release started',
+    });
+    // Shifted canaries are written back too.
+    expect([...a.changedCanaries].sort()).toEqual(['eu-1', 'eu-2', 'eu-3', 'eu-4', 'us-1']);
+    // A cluster already planned changes nothing (the decider ignores it); a wave it lacks throws.
+    foldReleaseEvent(a, event('ClusterJoined', { cluster: 'eu-2', waveIndex: 0 }));
+    expect(a.release?.waves[0]?.clusters).toEqual(['eu-1', 'eu-4']);
+    expect(() =>
+      foldReleaseEvent(a, event('ClusterJoined', { cluster: 'ap-1', waveIndex: 7 })),
+    ).toThrow(/wave 7/);
+  });
+
+  it('tracks a halt-and-revert per canary, and the release that supersedes this one', () => {
+    const a = aggregate();
+    started(a);
+    const request = (commandId: string) =>
+      event('ClusterRevertRequested', {
+        command: { commandId, cluster: 'eu-1', revertPrimary: { revisionId: 'rev-1' } },
+      });
+    foldReleaseEvent(a, request('c1'));
+    expect(a.canaries.get('eu-1')?.revert).toEqual({
+      status: 'reverting',
+      revisionId: 'rev-1',
+      commandId: 'c1',
+    });
+    foldReleaseEvent(a, event('ClusterReverted', { cluster: 'eu-1', revisionId: 'rev-1' }));
+    expect(a.canaries.get('eu-1')?.revert?.status).toBe('reverted');
+    // A late re-send of the same command changes nothing.
+    foldReleaseEvent(a, request('c1'));
+    expect(a.canaries.get('eu-1')?.revert?.status).toBe('reverted');
+    // An end without a request is passed over, as the decider does.
+    foldReleaseEvent(a, event('ClusterRevertFailed', { cluster: 'eu-2', reason: 'x' }));
+    expect(a.canaries.get('eu-2')?.revert).toBeNull();
+    foldReleaseEvent(a, request('c2'));
+    foldReleaseEvent(
+      a,
+      event('ClusterRevertFailed', {
+        cluster: 'eu-1',
+        revisionId: 'rev-1',
+        reason: 'NoPreviousRevision',
+        commandId: 'c2',
+      }),
+    );
+    expect(a.canaries.get('eu-1')).toMatchObject({
+      revert: { status: 'failed', revisionId: 'rev-1', reason: 'NoPreviousRevision' },
+      lastReason: 'revert failed: NoPreviousRevision',
+    });
+
+    foldReleaseEvent(
+      a,
+      event('SupersessionRecorded', { releaseId: 'r2', revision: { id: 'rev-3' } }),
+    );
+    expect(a.release && statusOf(a.release)).toBe('running');
+    expect(a.release?.supersededBy).toBe('r2');
+  });
+
   it('says when the release finished, so the application lets it go', () => {
     const a = aggregate();
     started(a);

@@ -124,6 +124,16 @@ const migrations: Record<string, Migration> = {
         .execute(db);
     },
   },
+  // The release stream's halt-and-revert and supersession events. Rows projected before are
+  // right as they are (those events did not exist); a rebuild fills the columns from the log.
+  '0003-revert-and-supersession': {
+    async up(db: Kysely<unknown>) {
+      await sql.raw('ALTER TABLE proj_canaries ADD COLUMN revert jsonb').execute(db);
+      await sql
+        .raw('ALTER TABLE proj_releases ADD COLUMN superseded_by_release_id text')
+        .execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

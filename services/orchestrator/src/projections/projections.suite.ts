@@ -255,6 +255,7 @@ export function describeProjections(
         expect(release, s.run.name).toBeDefined();
         expect(release?.status, s.run.name).toBe(expectedStatus(state));
         expect(release?.currentWave, s.run.name).toBe(state.currentWave);
+        expect(release?.supersededBy, s.run.name).toBe(state.supersededBy);
         expect(
           release?.waves.map((w) => w.status),
           s.run.name,
@@ -275,6 +276,7 @@ export function describeProjections(
               iterations: c.iterations,
               paused: c.paused,
               skipped: c.skipped,
+              revert: c.revert && { status: c.revert.status, revisionId: c.revert.revisionId },
             },
             `${s.run.name} ${c.cluster}`,
           ).toEqual({
@@ -285,6 +287,7 @@ export function describeProjections(
             iterations: decided?.iterations,
             paused: decided?.paused,
             skipped: state.skipped.includes(c.cluster),
+            revert: revertOf(state, c.cluster),
           });
         }
       }
@@ -460,4 +463,9 @@ function expectedWaves(state: ReleaseState): string[] {
   return state.waves.map((_, i) =>
     i < state.currentWave ? 'succeeded' : i === state.currentWave ? state.waveStatus : 'pending',
   );
+}
+
+function revertOf(state: ReleaseState, cluster: string) {
+  const revert = state.reverts.find((r) => r.cluster === cluster);
+  return revert && { status: revert.status, revisionId: revert.revisionId };
 }

@@ -9,13 +9,14 @@ import { type Selectable, sql } from 'kysely';
 import type {
   ApplicationRef,
   ApplicationView,
+  CanaryRevertView,
   CanaryView,
   ClusterView,
   ReadModel,
   ReleaseView,
   TimelineEntry,
 } from '../ports.ts';
-import type { ProjectionDatabase, ProjectionDb } from './schema.ts';
+import type { ProjectionDatabase, ProjectionDb, RevertRow } from './schema.ts';
 
 export function createReadModel(db: ProjectionDb): ReadModel {
   return {
@@ -269,6 +270,7 @@ const selectReleases = (db: ProjectionDb) =>
       'waves',
       'started_at',
       'finished_at',
+      'superseded_by_release_id',
       'updated_at',
       sql<string>`version::text`.as('version'),
     ]);
@@ -286,6 +288,7 @@ type ReleaseRow = Pick<
   | 'waves'
   | 'started_at'
   | 'finished_at'
+  | 'superseded_by_release_id'
   | 'updated_at'
 > & { readonly version: string };
 
@@ -309,6 +312,7 @@ function toReleaseView(r: ReleaseRow): ReleaseView[] {
       ...(r.outcome === null ? {} : { outcome: r.outcome as ReleaseOutcomeJson }),
       ...(r.reason === null ? {} : { reason: r.reason }),
       ...(r.finished_at === null ? {} : { finishedAt: r.finished_at.toISOString() }),
+      ...(r.superseded_by_release_id === null ? {} : { supersededBy: r.superseded_by_release_id }),
     },
   ];
 }
@@ -326,5 +330,15 @@ function toCanaryView(r: Selectable<ProjectionDatabase['proj_canaries']>): Canar
     skipped: r.skipped,
     updatedAt: r.updated_at.toISOString(),
   };
-  return r.last_reason === null ? view : { ...view, lastReason: r.last_reason };
+  return {
+    ...view,
+    ...(r.last_reason === null ? {} : { lastReason: r.last_reason }),
+    ...(r.revert === null ? {} : { revert: revertView(r.revert) }),
+  };
+}
+
+/** The stored revert without its command id (bookkeeping for re-sends). */
+function revertView(r: RevertRow): CanaryRevertView {
+  const view: CanaryRevertView = { status: r.status, revisionId: r.revisionId };
+  return r.reason === undefined ? view : { ...view, reason: r.reason };
 }

@@ -3,7 +3,7 @@
  * (`workspace.ts`) loads and saves them. Times are RFC 3339 strings of the events' `recordedAt`.
  */
 import type { ReleaseStatus } from '../ports.ts';
-import type { WaveRow } from './schema.ts';
+import type { RevertRow, WaveRow } from './schema.ts';
 
 /** Thrown by a fold for an event whose content the projections cannot use; it is reported and
  * passed over (the rest of the batch is projected). */
@@ -52,6 +52,8 @@ export interface ReleaseRecord {
   currentWave: number;
   waves: WaveRecord[];
   finishedAt: string | null;
+  /** The release that supersedes this one (SupersessionRecorded), before and after it finishes. */
+  supersededBy: string | null;
   updatedAt: string;
   /** Release stream version projected. */
   version: bigint;
@@ -60,7 +62,8 @@ export interface ReleaseRecord {
 export interface CanaryRecord {
   readonly releaseId: string;
   readonly cluster: string;
-  readonly ordinal: number;
+  /** Plan order (waves flattened); a joined cluster's canary is put after its wave's others. */
+  ordinal: number;
   phase: string;
   canaryWeightPercent: number;
   primaryWeightPercent: number;
@@ -69,6 +72,8 @@ export interface CanaryRecord {
   paused: boolean;
   skipped: boolean;
   lastReason: string | null;
+  /** Halt-and-revert of the cluster's promoted primary, once requested. */
+  revert: RevertRow | null;
   updatedAt: string;
 }
 
@@ -130,6 +135,7 @@ export function newCanary(
     paused: false,
     skipped: false,
     lastReason: null,
+    revert: null,
     updatedAt: at,
   };
 }
@@ -174,6 +180,7 @@ export function newRelease(
     currentWave: -1,
     waves: [],
     finishedAt: null,
+    supersededBy: null,
     updatedAt: at,
     version: 0n,
   };

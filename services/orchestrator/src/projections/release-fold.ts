@@ -2,7 +2,8 @@
  * Folds one event of a release stream (`release-<id>`) into the release's row and its canaries'
  * rows, the way the release decider folds its own state (docs/decider.md): a whole-release pause
  * pauses every canary, entering Progressing starts the counters again, weights are the routes
- * an agent confirmed (CanaryWeightApplied).
+ * an agent confirmed (CanaryWeightApplied), a cluster that registers mid-release joins a wave
+ * (ClusterJoined), a halt-and-revert is tracked per canary.
  */
 import type { RecordedEvent } from '@aviary/event-store';
 import type {
@@ -12,13 +13,18 @@ import type {
   CanaryPhaseChangedJson,
   CanaryRolledBackJson,
   CanaryWeightAppliedJson,
+  ClusterJoinedJson,
   ClusterRequeuedJson,
+  ClusterRevertedJson,
+  ClusterRevertFailedJson,
+  ClusterRevertRequestedJson,
   ClusterSkippedJson,
   FleetHaltedJson,
   ReleaseFinishedJson,
   ReleasePausedJson,
   ReleaseResumedJson,
   ReleaseStartedJson,
+  SupersessionRecordedJson,
   WaveBakingJson,
   WaveStartedJson,
   WaveSucceededJson,
@@ -57,7 +63,12 @@ const STATE_EVENTS: ReadonlySet<string> = new Set([
   'WaveSucceeded',
   'ClusterSkipped',
   'ClusterRequeued',
+  'ClusterJoined',
   'FleetHalted',
+  'ClusterRevertRequested',
+  'ClusterReverted',
+  'ClusterRevertFailed',
+  'SupersessionRecorded',
   'ReleasePaused',
   'ReleaseResumed',
   'ReleaseFinished',
@@ -174,6 +185,9 @@ function apply(
       wave.clusters.push(cluster);
       return undefined;
     }
+    case 'ClusterJoined':
+      joined(aggregate, release, event.data as ClusterJoinedJson, at);
+      return undefined;
     case 'FleetHalted':
       release.halted = true;
       release.reason = (event.data as FleetHaltedJson).reason || 'halted';
@@ -203,6 +217,39 @@ function apply(
       }
       return undefined;
     }
+    case 'ClusterRevertRequested': {
+      const command = (event.data as ClusterRevertRequestedJson).command ?? {};
+      const c = canary(aggregate, required(command.cluster, event.type), at);
+      const commandId = command.commandId ?? '';
+      // A re-send (same command, every tick until the agent answers) changes nothing.
+      if (c.revert?.commandId === commandId) return undefined;
+      c.revert = {
+        status: 'reverting',
+        revisionId: command.revertPrimary?.revisionId ?? '',
+        commandId,
+      };
+      return undefined;
+    }
+    case 'ClusterReverted': {
+      const data = event.data as ClusterRevertedJson;
+      const c = aggregate.canaries.get(required(data.cluster, event.type));
+      // Like the decider: only a requested revert ends.
+      if (c?.revert == null) return undefined;
+      touch(aggregate, c, at).revert = { ...c.revert, status: 'reverted' };
+      return undefined;
+    }
+    case 'ClusterRevertFailed': {
+      const data = event.data as ClusterRevertFailedJson;
+      const c = aggregate.canaries.get(required(data.cluster, event.type));
+      if (c?.revert == null) return undefined;
+      const reason = data.reason || 'revert failed';
+      touch(aggregate, c, at).revert = { ...c.revert, status: 'failed', reason };
+      c.lastReason = `revert failed: ${reason}`;
+      return undefined;
+    }
+    case 'SupersessionRecorded':
+      release.supersededBy = (event.data as SupersessionRecordedJson).releaseId || null;
+      return undefined;
     case 'ReleaseFinished': {
       const data = event.data as ReleaseFinishedJson;
       release.finished = true;
@@ -263,6 +310,43 @@ function apply(
       // Inputs and effects: the timeline only.
       return undefined;
   }
+}
+
+/**
+ * A cluster that registered mid-release joins a wave, as the decider's evolve has it: listed at
+ * the end of that wave, its canary created (put after its wave's canaries in plan order), and a
+ * baking wave it joins runs again. A cluster already planned changes nothing.
+ */
+function joined(
+  aggregate: ReleaseAggregate,
+  release: ReleaseRecord,
+  data: ClusterJoinedJson,
+  at: string,
+): void {
+  const cluster = required(data.cluster, 'ClusterJoined');
+  const index = data.waveIndex ?? 0;
+  const wave = waveAt(release, index, 'ClusterJoined');
+  if (release.waves.some((w) => w.clusters.includes(cluster))) return;
+  // Its place in plan order: after every canary listed up to and including its wave.
+  const upTo = new Set(release.waves.slice(0, index + 1).flatMap((w) => w.clusters));
+  let ordinal = 0;
+  for (const c of aggregate.canaries.values()) {
+    if (upTo.has(c.cluster)) ordinal = Math.max(ordinal, c.ordinal + 1);
+  }
+  wave.clusters.push(cluster);
+  if (index === release.currentWave && wave.status === 'baking') wave.status = 'running';
+  const existing = aggregate.canaries.get(cluster);
+  for (const c of aggregate.canaries.values()) {
+    if (c !== existing && c.ordinal >= ordinal) touch(aggregate, c, at).ordinal += 1;
+  }
+  const c = canary(aggregate, cluster, at);
+  c.ordinal = ordinal;
+  const selectedBy = data.selectedByWaveIndex ?? index;
+  c.lastReason =
+    data.reason ||
+    (selectedBy === index
+      ? `joined wave ${wave.name}`
+      : `joined wave ${wave.name} (selected by wave ${release.waves[selectedBy]?.name ?? `#${selectedBy}`})`);
 }
 
 function required(cluster: string | undefined, type: string): string {

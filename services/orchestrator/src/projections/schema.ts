@@ -24,6 +24,17 @@ export interface WaveRow {
   readonly status: 'pending' | 'running' | 'baking' | 'succeeded';
 }
 
+/** A canary's halt-and-revert (`proj_canaries.revert`), as the release decider tracks it. */
+export interface RevertRow {
+  readonly status: 'reverting' | 'reverted' | 'failed';
+  /** The revision the primary is put back on. */
+  readonly revisionId: string;
+  /** The RevertPrimary command: a re-send (same id) changes nothing. */
+  readonly commandId: string;
+  /** Why it failed. */
+  readonly reason?: string;
+}
+
 export interface ProjectionDatabase {
   /** Per projected stream, the last stream version applied: re-delivered events are skipped. */
   proj_streams: {
@@ -66,6 +77,8 @@ export interface ProjectionDatabase {
     current_wave: number;
     waves: Json<WaveRow[]>;
     finished_at: NullableTimestamp;
+    /** SupersessionRecorded's release id (migration 0003). */
+    superseded_by_release_id: string | null;
     updated_at: Timestamp;
     /** Version of the release stream projected. */
     version: BigintText;
@@ -84,6 +97,8 @@ export interface ProjectionDatabase {
     paused: boolean;
     skipped: boolean;
     last_reason: string | null;
+    /** Halt-and-revert state, null when none was requested (migration 0003). */
+    revert: Json<RevertRow> | null;
     updated_at: Timestamp;
   };
   /** Every event of every release stream, with a one-line summary. */

@@ -55,6 +55,40 @@ describe('timeline summaries', () => {
     );
   });
 
+  it('says which wave a late cluster joined, how a revert went, and what superseded the release', () => {
+    expect(
+      line('ClusterJoined', {
+        cluster: 'us-2',
+        waveIndex: 2,
+        selectedByWaveIndex: 1,
+        reason: 'registered after the release started; selected by wave eu',
+      }),
+    ).toBe('us-2: joined wave us (selected by wave eu)');
+    expect(line('ClusterJoined', { cluster: 'eu-3', waveIndex: 1, selectedByWaveIndex: 1 })).toBe(
+      'eu-3: joined wave eu',
+    );
+    expect(
+      line('ClusterRevertRequested', {
+        command: { commandId: 'c1', cluster: 'eu-1', revertPrimary: { revisionId: 'v1' } },
+      }),
+    ).toBe('eu-1: revert to v1 requested');
+    expect(line('ClusterReverted', { cluster: 'eu-1', revisionId: 'v1' })).toBe(
+      'eu-1: reverted, primary runs v1',
+    );
+    expect(
+      line('ClusterRevertFailed', {
+        cluster: 'eu-1',
+        revisionId: 'v1',
+        reason: 'NoPreviousRevision: nothing saved',
+        commandId: 'c1',
+      }),
+    ).toBe('eu-1: revert failed: NoPreviousRevision: nothing saved');
+    expect(line('ClusterRevertFailed', { cluster: 'eu-1' })).toBe('eu-1: revert failed');
+    expect(
+      line('SupersessionRecorded', { releaseId: 'demo.podinfo.4', revision: { id: 'r4' } }),
+    ).toBe('superseded by demo.podinfo.4 (revision r4)');
+  });
+
   it('says what happened to a cluster canary', () => {
     expect(
       line('CanaryWeightApplied', {

@@ -14,7 +14,11 @@ import type {
   CanaryRolledBackJson,
   CanaryWeightAppliedJson,
   ClusterCanaryInitializedJson,
+  ClusterJoinedJson,
   ClusterRequeuedJson,
+  ClusterRevertedJson,
+  ClusterRevertFailedJson,
+  ClusterRevertRequestedJson,
   ClusterSkippedJson,
   FleetHaltedJson,
   NotificationRequestedJson,
@@ -26,6 +30,7 @@ import type {
   ReleaseResumedJson,
   ReleaseStartedJson,
   RoutesJson,
+  SupersessionRecordedJson,
   TickRecordedJson,
   WaveBakingJson,
   WaveStartedJson,
@@ -172,6 +177,10 @@ export function summarize(
     }
     case 'RolloutSpecApplied':
       return `spec applied${by(actor)}`;
+    case 'SupersessionRecorded': {
+      const r = data as SupersessionRecordedJson;
+      return `superseded by ${r.releaseId || '?'} (revision ${r.revision?.id || '?'})`;
+    }
     // Fleet decisions
     case 'ReleaseStarted': {
       const s = data as ReleaseStartedJson;
@@ -199,6 +208,18 @@ export function summarize(
         r.reason,
       );
     }
+    case 'ClusterJoined': {
+      const j = data as ClusterJoinedJson;
+      const selected =
+        (j.selectedByWaveIndex ?? 0) === (j.waveIndex ?? 0)
+          ? ''
+          : ` (selected by wave ${waveLabel(context, j.selectedByWaveIndex)})`;
+      return `${cluster}joined wave ${waveLabel(context, j.waveIndex)}${selected}`;
+    }
+    case 'ClusterReverted':
+      return `${cluster}reverted, primary runs ${(data as ClusterRevertedJson).revisionId || 'the previous revision'}`;
+    case 'ClusterRevertFailed':
+      return withReason(`${cluster}revert failed`, (data as ClusterRevertFailedJson).reason);
     case 'FleetHalted': {
       const h = data as FleetHaltedJson;
       const revert =
@@ -271,6 +292,10 @@ export function summarize(
     }
     case 'CanaryScaleToZeroRequested':
       return `${cluster}canary scale-to-zero requested`;
+    case 'ClusterRevertRequested': {
+      const revert = (data as ClusterRevertRequestedJson).command?.revertPrimary;
+      return `${cluster}revert to ${revert?.revisionId || 'the previous revision'} requested`;
+    }
     case 'CanaryFinalizationRequested':
       return `${cluster}finalization requested`;
     case 'AnalysisRequested': {

@@ -107,6 +107,7 @@ export class Workspace {
         'current_wave',
         'waves',
         'finished_at',
+        'superseded_by_release_id',
         'updated_at',
         sql<string>`version::text`.as('version'),
       ])
@@ -148,6 +149,7 @@ export class Workspace {
         currentWave: r.current_wave,
         waves: r.waves.map((w: WaveRow) => ({ ...w, clusters: [...w.clusters] })),
         finishedAt: isoOrNull(r.finished_at),
+        supersededBy: r.superseded_by_release_id,
         updatedAt: iso(r.updated_at),
         version: BigInt(r.version),
       };
@@ -165,6 +167,7 @@ export class Workspace {
         paused: c.paused,
         skipped: c.skipped,
         lastReason: c.last_reason,
+        revert: c.revert,
         updatedAt: iso(c.updated_at),
       });
     }
@@ -396,6 +399,7 @@ function releaseRow(r: ReleaseRecord): Row<'proj_releases'> {
     current_wave: r.currentWave,
     waves: json(waves),
     finished_at: timestampOrNull(r.finishedAt),
+    superseded_by_release_id: r.supersededBy,
     updated_at: timestamp(r.updatedAt),
     version: bigint(r.version),
   };
@@ -414,6 +418,7 @@ function canaryRow(c: CanaryRecord): Row<'proj_canaries'> {
     paused: c.paused,
     skipped: c.skipped,
     last_reason: c.lastReason,
+    revert: jsonOrNull(c.revert),
     updated_at: timestamp(c.updatedAt),
   };
 }

@@ -191,6 +191,10 @@ export function canariesTable(
 
 export function canaryPhase(c: CanaryView): string {
   const phase = phaseWord(c.phase) || 'Pending';
+  // Halt-and-revert outlives the phase (the canary is Succeeded, its primary put back).
+  if (c.revert !== undefined) {
+    return `${phase} (${c.revert.status === 'failed' ? 'revert failed' : c.revert.status})`;
+  }
   if (c.skipped) return `${phase} (skipped)`;
   if (c.paused) return `${phase} (paused)`;
   return phase;

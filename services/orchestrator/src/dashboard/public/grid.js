@@ -69,6 +69,9 @@ function cell(cluster, canary) {
   const flags = [];
   if (canary?.paused) flags.push('paused');
   if (canary?.skipped) flags.push('skipped');
+  if (canary?.revert) {
+    flags.push(canary.revert.status === 'failed' ? 'revert failed' : canary.revert.status);
+  }
   if ((canary?.failedChecks ?? 0) > 0) {
     flags.push(`${canary.failedChecks} failed check${canary.failedChecks === 1 ? '' : 's'}`);
   }
