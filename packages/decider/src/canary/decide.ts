@@ -237,7 +237,32 @@ class Decision {
     const before = this.state;
     this.emit({ type: 'AnalysisVerdictRecorded', data: { verdict } });
     if ((verdict.cluster ?? '') !== this.cluster) return;
+    this.pauseOnConfigurationError(before, verdict.requestId);
     this.afterCheckResult(before, verdict.requestId);
+  }
+
+  /**
+   * A check of the current interval answered with a configuration error (Error of kind
+   * CONFIGURATION): the canary is paused at once, whatever the other checks say, since no retry
+   * will make the check measurable (Aviary; Flagger counts it as a failed check). Resuming opens
+   * the next interval; the same error pauses again.
+   */
+  private pauseOnConfigurationError(
+    before: ClusterCanaryState,
+    requestId: string | undefined,
+  ): void {
+    const was = before.interval?.checks.find((c) => c.requestId === requestId);
+    if (was === undefined || was.outcome !== undefined) return;
+    const now = this.state.interval?.checks.find((c) => c.requestId === requestId);
+    if (now?.outcome !== CheckOutcome.Misconfigured) return;
+    if (!ANALYSING_PHASES.includes(this.state.phase) || this.state.paused) return;
+    this.decision({
+      type: 'ReleasePaused',
+      data: {
+        cluster: this.cluster,
+        reason: `configuration error in check ${now.name}: ${now.message ?? ''}`,
+      },
+    });
   }
 
   webhookResult(result: CanaryCommandData<'RecordWebhookResult'>): void {
@@ -562,6 +587,8 @@ class Decision {
       });
       return;
     }
+    // A configuration error paused the canary when it came: the interval neither passes nor holds.
+    if (checks.some((c) => c.outcome === CheckOutcome.Misconfigured)) return;
     const held = checks.find((c) => c.outcome === CheckOutcome.Held);
     if (held !== undefined) {
       this.hold(held.name, held.heldAs ?? 'ANALYSIS_OUTCOME_ERROR', held.message ?? '');

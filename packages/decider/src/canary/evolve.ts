@@ -105,18 +105,22 @@ export function evolveCanary(
       const verdict = event.data.verdict ?? {};
       if (!mine(verdict.cluster) || state.interval === undefined) return state;
       const outcome = verdict.outcome ?? 'ANALYSIS_OUTCOME_UNSPECIFIED';
+      const misconfigured =
+        outcome === 'ANALYSIS_OUTCOME_ERROR' && verdict.errorKind === 'ERROR_KIND_CONFIGURATION';
       const result: Partial<AwaitedResult> =
         outcome === 'ANALYSIS_OUTCOME_SUCCESSFUL'
           ? { outcome: CheckOutcome.Passed }
           : outcome === 'ANALYSIS_OUTCOME_FAILED'
             ? { outcome: CheckOutcome.Failed }
-            : {
-                outcome: CheckOutcome.Held,
-                heldAs:
-                  outcome === 'ANALYSIS_OUTCOME_INCONCLUSIVE'
-                    ? 'ANALYSIS_OUTCOME_INCONCLUSIVE'
-                    : 'ANALYSIS_OUTCOME_ERROR',
-              };
+            : misconfigured
+              ? { outcome: CheckOutcome.Misconfigured }
+              : {
+                  outcome: CheckOutcome.Held,
+                  heldAs:
+                    outcome === 'ANALYSIS_OUTCOME_INCONCLUSIVE'
+                      ? 'ANALYSIS_OUTCOME_INCONCLUSIVE'
+                      : 'ANALYSIS_OUTCOME_ERROR',
+                };
       return withChecks(
         state,
         state.interval,

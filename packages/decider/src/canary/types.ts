@@ -163,6 +163,12 @@ export const CheckOutcome = {
   Failed: 'failed',
   /** Inconclusive or Error verdict: holds, never fails (Aviary). */
   Held: 'held',
+  /**
+   * Error verdict of kind CONFIGURATION (the backend rejected the query, the template does not
+   * render, …): waiting will not cure it, so the cluster's canary is paused at once; neither a
+   * failed check nor a hold (Aviary). Verdicts without a kind (older histories) stay `Held`.
+   */
+  Misconfigured: 'misconfigured',
 } as const;
 export type CheckOutcome = (typeof CheckOutcome)[keyof typeof CheckOutcome];
 

@@ -132,7 +132,10 @@ const OUTCOMES: Record<string, AnalysisOutcomeJson> = {
   FAILED: 'ANALYSIS_OUTCOME_FAILED',
   INCONCLUSIVE: 'ANALYSIS_OUTCOME_INCONCLUSIVE',
   ERROR: 'ANALYSIS_OUTCOME_ERROR',
+  CONFIG_ERROR: 'ANALYSIS_OUTCOME_ERROR',
 };
+/** What the simulated analyzer says of a query its backend rejects (`CONFIG_ERROR`). */
+const CONFIG_ERROR_MESSAGE = 'provider query-rejected: bad_data: parse error (HTTP 400)';
 const WEBHOOK_OUTCOMES: Record<string, WebhookOutcomeJson> = {
   PASSED: 'WEBHOOK_OUTCOME_PASSED',
   FAILED: 'WEBHOOK_OUTCOME_FAILED',
@@ -471,6 +474,9 @@ class FleetRun {
                 cluster,
                 checkName: name,
                 outcome,
+                ...(wanted === 'CONFIG_ERROR'
+                  ? { message: CONFIG_ERROR_MESSAGE, errorKind: 'ERROR_KIND_CONFIGURATION' }
+                  : {}),
               },
             },
           };

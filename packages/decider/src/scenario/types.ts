@@ -24,8 +24,18 @@
  * ```
  */
 
-/** Analyzer verdicts; `NONE`: never answered (held once `analysis.resultTimeout` has passed). */
-export type VerdictOutcome = 'SUCCESSFUL' | 'FAILED' | 'INCONCLUSIVE' | 'ERROR' | 'NONE';
+/**
+ * Analyzer verdicts; `NONE`: never answered (held once `analysis.resultTimeout` has passed).
+ * `ERROR` has no error kind (a provider error, or a verdict recorded before kinds existed);
+ * `CONFIG_ERROR` is an `ERROR` of kind `CONFIGURATION` (the backend rejected the query, 400).
+ */
+export type VerdictOutcome =
+  | 'SUCCESSFUL'
+  | 'FAILED'
+  | 'INCONCLUSIVE'
+  | 'ERROR'
+  | 'CONFIG_ERROR'
+  | 'NONE';
 /** Webhook results; `NONE`: never answered. */
 export type WebhookOutcome = 'PASSED' | 'FAILED' | 'ERROR' | 'NONE';
 

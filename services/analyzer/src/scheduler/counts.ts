@@ -22,6 +22,7 @@ import {
   type TimeWindow,
 } from '@aviary/judge';
 import type { MetricSeries } from '../metrics/provider.ts';
+import { ErrorKind } from './error-kind.ts';
 import { type ActiveCheck, MetricSource } from './plan.ts';
 import type { CheckVerdict } from './scheduler.ts';
 
@@ -96,7 +97,10 @@ export type CollectedCounts =
     }
   | {
       readonly ok: false;
-      /** The first failing sub-verdict (Error): its message and `retryAfterMs`. */
+      /**
+       * The first failing sub-verdict (Error; a configuration error first): its message, error
+       * kind and `retryAfterMs`.
+       */
       readonly failed: CheckVerdict;
       /** The longest wait among the failing sub-verdicts. */
       readonly retryAfterMs?: number;
@@ -118,7 +122,9 @@ export function collectCounts(
   const window = present.find((v) => v.window !== undefined)?.window;
   const query = [...new Set(present.map((v) => v.query).filter((q) => q !== ''))].join('; ');
   const failures = present.filter((v) => v.verdict.outcome === Outcome.Error);
-  const first = failures[0];
+  // A configuration error wins over a provider error: waiting would not cure it.
+  const first =
+    failures.find((v) => v.verdict.errorKind === ErrorKind.Configuration) ?? failures[0];
   if (first !== undefined || present.length < parts.length) {
     const failed: CheckVerdict = first ?? {
       checkId: check.id,

@@ -19,6 +19,12 @@ export {
   renderDatadogQuery,
 } from './datadog-template.ts';
 export {
+  type AnalyzerVerdict,
+  ErrorKind,
+  errorKindOf,
+  withErrorKind,
+} from './error-kind.ts';
+export {
   type ActiveLatencyCheck,
   type CollectedHistograms,
   collectHistograms,

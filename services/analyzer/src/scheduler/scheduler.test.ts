@@ -5,6 +5,7 @@ import { ConcurrencyLimiter, Priority, WindowBudget } from '../budget/index.ts';
 import { BuiltinMetric, MetricRouter } from '../metrics/builtin.ts';
 import { createDatadogProvider, type DatadogProviderOptions } from '../metrics/datadog.ts';
 import type { MetricProvider, MetricQueryRequest, ProviderResult } from '../metrics/provider.ts';
+import { ErrorKind } from './error-kind.ts';
 import { histogramSubCheckId, latencySubCheck } from './latency.ts';
 import { type ActiveCheck, MetricSource } from './plan.ts';
 import {
@@ -190,7 +191,9 @@ describe('scheduler against the Datadog simulator', () => {
       expect(v.verdict.message).toMatch(
         /configuration error: Datadog rejected template shop\/broken/,
       );
+      expect(v.verdict.errorKind).toBe(ErrorKind.Configuration);
     }
+    expect(others.every((v) => v.verdict.errorKind === undefined)).toBe(true);
     expect(others).toHaveLength(30);
     expect(others.every((v) => v.verdict.outcome === Outcome.Successful)).toBe(true);
     // 6 → 3 + 3 → (2 + 1) + … : a handful of calls, once.
@@ -205,6 +208,7 @@ describe('scheduler against the Datadog simulator', () => {
     const quarantined = second.verdicts.filter((v) => v.templateId === 'shop/broken');
     expect(quarantined.every((v) => v.source === VerdictSource.Quarantined)).toBe(true);
     expect(quarantined.every((v) => v.verdict.outcome === Outcome.Error)).toBe(true);
+    expect(quarantined.every((v) => v.verdict.errorKind === ErrorKind.Configuration)).toBe(true);
     expect(
       second.verdicts
         .filter((v) => v.templateId !== 'shop/broken')
@@ -304,7 +308,10 @@ describe('scheduler against the Datadog simulator', () => {
     const throttled = await scheduler.round(checks(100), now, signal);
     expect(sim.requestCount).toBe(6); // one 429, then nothing more
     expect(outcomes(throttled.verdicts)).toEqual({ Error: 200 });
-    for (const v of throttled.verdicts) expect(v.verdict.retryAfterMs).toBe(30 * MINUTE);
+    for (const v of throttled.verdicts) {
+      expect(v.verdict.retryAfterMs).toBe(30 * MINUTE);
+      expect(v.verdict.errorKind).toBe(ErrorKind.ProviderUnavailable);
+    }
 
     // A minute later the budget knows: no call at all, still Error, a shorter wait.
     now += MINUTE;
@@ -312,6 +319,9 @@ describe('scheduler against the Datadog simulator', () => {
     expect(sim.requestCount).toBe(6);
     expect(outcomes(held.verdicts)).toEqual({ Error: 200 });
     expect(held.verdicts.every((v) => v.source === VerdictSource.Budget)).toBe(true);
+    expect(held.verdicts.every((v) => v.verdict.errorKind === ErrorKind.ProviderUnavailable)).toBe(
+      true,
+    );
     expect(held.verdicts[0]?.verdict.retryAfterMs).toBe(29 * MINUTE);
 
     // After the hourly window resets, every check gets a real verdict again. With 5 calls an
@@ -329,6 +339,9 @@ describe('scheduler against the Datadog simulator', () => {
     sim.injectFault(503);
     const failed = await scheduler.round(checks(10), now, signal);
     expect(outcomes(failed.verdicts)).toEqual({ Error: 20 });
+    expect(
+      failed.verdicts.every((v) => v.verdict.errorKind === ErrorKind.ProviderUnavailable),
+    ).toBe(true);
     const retried = await scheduler.round(checks(10), now, signal);
     expect(sim.requestCount).toBe(2);
     expect(outcomes(retried.verdicts)).toEqual({ Successful: 19, Failed: 1 });
@@ -506,7 +519,62 @@ describe('scheduler with a Prometheus-compatible provider (in-process fake)', ()
     for (const v of second.verdicts) {
       expect(v.verdict.outcome).toBe(Outcome.Error);
       expect(v.verdict.retryAfterMs).toBe(3000);
+      expect(v.verdict.errorKind).toBe(ErrorKind.ProviderUnavailable);
       expect(v.histograms).toBeUndefined();
     }
+  });
+
+  it('tags a query Prometheus rejects (400 bad_data) and a check that cannot be planned as configuration errors', async () => {
+    const provider: MetricProvider = {
+      kind: 'prometheus',
+      async query(request): Promise<ProviderResult> {
+        return request.query.includes('broken')
+          ? {
+              status: 'failed',
+              reason: 'query-rejected',
+              message: 'bad_data: parse error: unexpected identifier "broken"',
+              httpStatus: 400,
+            }
+          : { status: 'ok', series: [{ labels: {}, samples: [{ tMs: 0, value: 99.5 }] }] };
+      },
+    };
+    const scheduler = createScheduler({
+      providers: [
+        {
+          planning: { id: 'prom', kind: 'prometheus' },
+          provider,
+          limiter: new ConcurrencyLimiter({ max: 2 }),
+        },
+      ],
+    });
+    const check = (id: string, query: string, providerId = 'prom'): ActiveCheck => ({
+      id,
+      cluster: 'eu-1',
+      namespace: 'shop',
+      workload: 'app-0',
+      providerId,
+      metric: { source: MetricSource.Template, templateId: `shop/${id}`, query },
+      intervalMs: MINUTE,
+      check: { kind: CheckKind.ValueThreshold, thresholdRange: { min: 99 } },
+      priority: Priority.Rollback,
+    });
+    const { verdicts } = await scheduler.round(
+      [
+        check('good', 'sum(rate(up[1m]))'),
+        check('broken', 'sum(broken up)'),
+        check('elsewhere', 'sum(rate(up[1m]))', 'thanos'),
+      ],
+      now,
+      signal,
+    );
+    const byId = new Map(verdicts.map((v) => [v.checkId, v.verdict]));
+    expect(byId.get('good')?.outcome).toBe(Outcome.Successful);
+    expect(byId.get('good')?.errorKind).toBeUndefined();
+    expect(byId.get('broken')?.outcome).toBe(Outcome.Error);
+    expect(byId.get('broken')?.message).toMatch(/bad_data: parse error/);
+    expect(byId.get('broken')?.errorKind).toBe(ErrorKind.Configuration);
+    expect(byId.get('elsewhere')?.outcome).toBe(Outcome.Error);
+    expect(byId.get('elsewhere')?.message).toMatch(/configuration error: unknown metric provider/);
+    expect(byId.get('elsewhere')?.errorKind).toBe(ErrorKind.Configuration);
   });
 });

@@ -12,7 +12,9 @@
  *   `ConcurrencyLimiter` fed with each answer's status. Under pressure, routine checks get a wider
  *   step (`routineStepMs`) at planning time instead of failing.
  * - A throttled, refused-by-budget, unreachable or failing provider gives every check it would
- *   have answered an `Error` verdict with `retryAfterMs` when known; never `Failed`.
+ *   have answered an `Error` verdict with `retryAfterMs` when known; never `Failed`. Every `Error`
+ *   from a provider failure or a rejected check carries its `errorKind` (`error-kind.ts`):
+ *   configuration (400/422, quarantined, not plannable) or provider unavailable.
  */
 import { ValidationError } from '@aviary/core';
 import {
@@ -23,7 +25,6 @@ import {
   Outcome,
   ProviderFailureReason,
   type TimeWindow,
-  type Verdict,
 } from '@aviary/judge';
 import {
   type ConcurrencyLimiter,
@@ -51,6 +52,7 @@ import {
   toProviderFailure,
   toValueObservation,
 } from '../metrics/provider.ts';
+import { type AnalyzerVerdict, ErrorKind, errorKindOf, withErrorKind } from './error-kind.ts';
 import {
   type ActiveCheck,
   higherPriority,
@@ -110,7 +112,8 @@ export type VerdictSource = (typeof VerdictSource)[keyof typeof VerdictSource];
 /** One check's verdict, with what a later re-judgement needs. */
 export interface CheckVerdict {
   readonly checkId: string;
-  readonly verdict: Verdict;
+  /** Tagged with `errorKind` when it is an `Error` of known cause. */
+  readonly verdict: AnalyzerVerdict;
   readonly source: VerdictSource;
   /** The rendered (grouped) query, for `Evidence.query`; empty when rejected. */
   readonly query: string;
@@ -337,13 +340,16 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         source: VerdictSource.Rejected,
         query: '',
         samples: [],
-        verdict: judge(rejected.check, {
-          status: ObservationStatus.ProviderError,
-          failure: {
-            reason: ProviderFailureReason.QueryRejected,
-            message: `configuration error: ${rejected.message}`,
-          },
-        }),
+        verdict: withErrorKind(
+          judge(rejected.check, {
+            status: ObservationStatus.ProviderError,
+            failure: {
+              reason: ProviderFailureReason.QueryRejected,
+              message: `configuration error: ${rejected.message}`,
+            },
+          }),
+          ErrorKind.Configuration,
+        ),
       });
     }
     return verdicts;
@@ -525,7 +531,9 @@ function judgeAnswer(
   let observation: Observation<number>;
   let samples: readonly MetricSeries[] = [];
   let histograms: HistogramSnapshot | undefined;
+  let errorKind: ErrorKind | undefined;
   if (result.status === ProviderResultStatus.Failed) {
+    errorKind = errorKindOf(result.reason);
     observation = { status: ObservationStatus.ProviderError, failure: toProviderFailure(result) };
   } else {
     switch (query.split.kind) {
@@ -576,7 +584,8 @@ function judgeAnswer(
       }
     }
   }
-  const verdict = judge(answer.check, { ...observation, window: query.window });
+  const judged = judge(answer.check, { ...observation, window: query.window });
+  const verdict = judged.outcome === Outcome.Error ? withErrorKind(judged, errorKind) : judged;
   return {
     checkId: answer.checkId,
     verdict,

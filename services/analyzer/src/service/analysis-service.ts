@@ -34,13 +34,13 @@ import {
   Outcome,
   RateMeasure,
   type ThresholdRange,
-  type Verdict,
 } from '@aviary/judge';
 import { analysisResultSubject, type MessagingNamespace, type NatsClient } from '@aviary/messaging';
 import type { Logger } from '@aviary/platform';
 import {
   type ActiveCheck,
   type ActiveLatencyCheck,
+  type AnalyzerVerdict,
   type CheckVerdict,
   type CountCheck,
   collectCounts,
@@ -64,6 +64,7 @@ import { type AnalysisTransport, natsAnalysisTransport, type RequestMessage } fr
 import {
   encodeVerdict,
   errorVerdict,
+  internalErrorVerdict,
   toAnalysisVerdict,
   type VerdictDetails,
   verdictMsgId,
@@ -121,7 +122,7 @@ interface Held {
 
 interface Answer {
   readonly identity: RequestIdentity;
-  readonly verdict: Verdict;
+  readonly verdict: AnalyzerVerdict;
   readonly details: VerdictDetails;
 }
 
@@ -272,7 +273,7 @@ export async function startAnalysisService(
     if (check.kind === 'value') {
       const v = verdicts.get(check.active.id);
       if (v === undefined) {
-        return { identity, verdict: errorVerdict('internal: no verdict'), details: {} };
+        return { identity, verdict: internalErrorVerdict('no verdict'), details: {} };
       }
       const judged = check.active.check;
       const measured =

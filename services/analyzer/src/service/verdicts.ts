@@ -3,9 +3,15 @@
  * it is published with.
  */
 import { Outcome, type SampleCounts, type TimeWindow, type Verdict } from '@aviary/judge';
-import { AnalysisOutcome, type AnalysisVerdict, analysisVerdictSchema } from '@aviary/proto';
+import {
+  AnalysisOutcome,
+  type AnalysisVerdict,
+  analysisVerdictSchema,
+  ErrorKind as WireErrorKind,
+} from '@aviary/proto';
 import { create, toJsonString } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { type AnalyzerVerdict, ErrorKind } from '../scheduler/index.ts';
 import type { RequestIdentity } from './requests.ts';
 import { type Recording, recordedSamples } from './samples.ts';
 
@@ -14,6 +20,11 @@ const OUTCOMES: Readonly<Record<Outcome, AnalysisOutcome>> = {
   [Outcome.Failed]: AnalysisOutcome.FAILED,
   [Outcome.Inconclusive]: AnalysisOutcome.INCONCLUSIVE,
   [Outcome.Error]: AnalysisOutcome.ERROR,
+};
+
+const ERROR_KINDS: Readonly<Record<ErrorKind, WireErrorKind>> = {
+  [ErrorKind.ProviderUnavailable]: WireErrorKind.PROVIDER_UNAVAILABLE,
+  [ErrorKind.Configuration]: WireErrorKind.CONFIGURATION,
 };
 
 /**
@@ -48,7 +59,7 @@ const counts = (c: SampleCounts | undefined) =>
 /** The wire message for a verdict. */
 export function toAnalysisVerdict(
   identity: RequestIdentity,
-  verdict: Verdict,
+  verdict: AnalyzerVerdict,
   details: VerdictDetails = {},
 ): AnalysisVerdict {
   const { evidence } = verdict;
@@ -60,7 +71,12 @@ export function toAnalysisVerdict(
   const max = finite(evidence.thresholdRange.max);
   const canary = counts(evidence.canary);
   const primary = counts(evidence.primary);
-  const retry = verdict.outcome === Outcome.Error ? (verdict.retryAfterMs ?? 0) : 0;
+  const isError = verdict.outcome === Outcome.Error;
+  const retry = isError ? (verdict.retryAfterMs ?? 0) : 0;
+  const errorKind =
+    isError && verdict.errorKind !== undefined
+      ? ERROR_KINDS[verdict.errorKind]
+      : WireErrorKind.UNSPECIFIED;
   return create(analysisVerdictSchema, {
     requestId: identity.requestId,
     releaseId: identity.releaseId,
@@ -69,6 +85,7 @@ export function toAnalysisVerdict(
     outcome: OUTCOMES[verdict.outcome],
     message: verdict.message,
     retryAfterMs: Math.min(0xffff_ffff, Math.max(0, Math.ceil(retry))),
+    errorKind,
     evidence: {
       ...(value === undefined ? {} : { value }),
       thresholdRange: {
@@ -96,11 +113,22 @@ export function encodeVerdict(message: AnalysisVerdict): Uint8Array {
   return new TextEncoder().encode(toJsonString(analysisVerdictSchema, message));
 }
 
-/** An `Error` verdict for a request that cannot be judged (malformed, unknown check, config). */
-export function errorVerdict(reason: string): Verdict {
-  return {
-    outcome: Outcome.Error,
-    evidence: { thresholdRange: {} },
-    message: `invalid request: ${reason}`,
-  };
+/**
+ * An `Error` verdict for a request that cannot be judged (malformed, unknown check or template,
+ * injected variable, a method that does not fit, provider not configured): a configuration error,
+ * since waiting will not make it judgeable.
+ */
+export function errorVerdict(reason: string): AnalyzerVerdict {
+  return { ...invalid(reason), errorKind: ErrorKind.Configuration };
 }
+
+/** An `Error` verdict for the analyzer's own fault: no kind, held like any error. */
+export function internalErrorVerdict(reason: string): Verdict {
+  return invalid(`internal: ${reason}`);
+}
+
+const invalid = (reason: string): Verdict => ({
+  outcome: Outcome.Error,
+  evidence: { thresholdRange: {} },
+  message: `invalid request: ${reason}`,
+});

@@ -9,7 +9,11 @@
  * | `CanaryPromoted`        | info                             | the cluster / its wave           |
  * | `CanaryRolledBack`      | error                            | the cluster / its wave           |
  * | `FleetHalted`           | error                            | the failed cluster / the wave    |
+ * | `ReleasePaused`         | warn; decider pauses only (1)    | the cluster / its wave           |
  * | `ReleaseFinished`       | info if SUCCEEDED, else error    | — / the last wave started        |
+ *
+ * (1) A pause the decider made (a configuration error in a check, `maxHeldChecks` holds in a
+ * row) waits for a person, so it is reported; an operator's own pause (`actor` set) is not.
  *
  * `ReleaseTracker` folds the few events that give these their context (`ReleaseStarted`: the
  * application, waves and alerts; `WaveStarted`: the current wave; `ClusterRequeued`: a cluster
@@ -25,6 +29,7 @@ import type {
   NotificationSeverityJson,
   ReleaseFinishedJson,
   ReleaseOutcomeJson,
+  ReleasePausedJson,
   ReleaseStartedJson,
   WaveStartedJson,
 } from '@aviary/proto';
@@ -82,6 +87,7 @@ export const NOTIFIED_EVENT_TYPES: ReadonlySet<string> = new Set([
   'CanaryPromoted',
   'CanaryRolledBack',
   'FleetHalted',
+  'ReleasePaused',
   'ReleaseFinished',
 ]);
 
@@ -226,6 +232,21 @@ export class ReleaseTracker {
             (revert.length > 0
               ? ` To put back on the previous revision: ${revert.join(', ')}.`
               : ''),
+        };
+      }
+      case 'ReleasePaused': {
+        const data = event.data as ReleasePausedJson;
+        if ((data.actor ?? '') !== '') return undefined;
+        const cluster = data.cluster ?? '';
+        return {
+          ...base,
+          ...forCluster(cluster),
+          severity: Severity.Warn,
+          reason: data.reason ?? '',
+          message:
+            cluster === ''
+              ? 'Release paused: waiting for an operator to resume it.'
+              : `Canary paused in ${cluster}: waiting for an operator to resume it.`,
         };
       }
       case 'ReleaseFinished': {

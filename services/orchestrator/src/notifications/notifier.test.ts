@@ -331,6 +331,42 @@ describe('Notifier on a PGlite event log', () => {
     expect(texts[3].fields).toContainEqual({ title: 'Wave', value: 'rest', short: false });
   });
 
+  it('reports a pause the decider made (configuration error) as a warning, not an operator’s own', async () => {
+    await store.append('release-r1', [releaseStarted(ALERTS)], { expectedVersion: 'no_stream' });
+    const reason =
+      'configuration error in check request-duration: provider query-rejected: bad_data: parse error';
+    const appended = await store.append(
+      'release-r1',
+      [
+        { type: 'WaveStarted', data: { waveName: 'canary', clusters: ['eu-1'] } },
+        { type: 'ReleasePaused', data: { cluster: 'eu-1', reason } },
+        { type: 'ReleaseResumed', data: { cluster: 'eu-1', actor: 'alice' } },
+        { type: 'ReleasePaused', data: { cluster: 'eu-1', reason: 'lunch', actor: 'alice' } },
+      ],
+      { expectedVersion: 1n },
+    );
+    await start().waitFor(must(appended.position));
+    // Slack (info) and Teams (warn) get it; Discord and the generic default (error) do not.
+    const slackTexts = slack.requests.map((r) => JSON.parse(r.body).attachments[0]);
+    expect(slackTexts.map((a) => [a.text, a.color])).toEqual([
+      ['Wave canary started: eu-1.', 'good'],
+      ['Canary paused in eu-1: waiting for an operator to resume it.', 'warning'],
+    ]);
+    expect(slackTexts[1].fields).toEqual(
+      expect.arrayContaining([
+        { title: 'Cluster', value: 'eu-1', short: false },
+        { title: 'Wave', value: 'canary', short: false },
+        { title: 'Reason', value: reason, short: false },
+      ]),
+    );
+    const cards = teams.requests.map((r) => JSON.parse(r.body));
+    expect(cards.map((c) => [c.themeColor, c.sections[0].activityTitle])).toEqual([
+      ['FFA500', 'Canary paused in eu-1: waiting for an operator to resume it.'],
+    ]);
+    expect(discord.requests).toHaveLength(0);
+    expect(generic.requests).toHaveLength(0);
+  });
+
   it('does not notify events older than maxAgeMs', async () => {
     const appended = await appendRelease(ALERTS);
     await start({ now: () => Date.now() + 2 * 60 * 60_000 }).waitFor(must(appended.position));

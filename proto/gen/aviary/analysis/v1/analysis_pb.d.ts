@@ -562,6 +562,13 @@ export declare type AnalysisVerdict = Message<"aviary.analysis.v1.AnalysisVerdic
    * @generated from field: aviary.analysis.v1.RecordedSamples samples = 9;
    */
   samples?: RecordedSamples | undefined;
+
+  /**
+   * ERROR only: provider unavailable (retry) or configuration (pause); UNSPECIFIED otherwise.
+   *
+   * @generated from field: aviary.analysis.v1.ErrorKind error_kind = 10;
+   */
+  errorKind: ErrorKind;
 };
 
 /**
@@ -623,6 +630,13 @@ export declare type AnalysisVerdictJson = {
    * @generated from field: aviary.analysis.v1.RecordedSamples samples = 9;
    */
   samples?: RecordedSamplesJson;
+
+  /**
+   * ERROR only: provider unavailable (retry) or configuration (pause); UNSPECIFIED otherwise.
+   *
+   * @generated from field: aviary.analysis.v1.ErrorKind error_kind = 10;
+   */
+  errorKind?: ErrorKindJson;
 };
 
 /**
@@ -1080,6 +1094,52 @@ export declare type AnalysisOutcomeJson = "ANALYSIS_OUTCOME_UNSPECIFIED" | "ANAL
  * Describes the enum aviary.analysis.v1.AnalysisOutcome.
  */
 export declare const AnalysisOutcomeSchema: GenEnum<AnalysisOutcome, AnalysisOutcomeJson>;
+
+/**
+ * Why an ERROR verdict is an error: whether waiting helps (the provider) or a person must act (the
+ * configuration). UNSPECIFIED (every verdict recorded before this field): held like a provider
+ * error, so old histories replay unchanged.
+ *
+ * @generated from enum aviary.analysis.v1.ErrorKind
+ */
+export enum ErrorKind {
+  /**
+   * @generated from enum value: ERROR_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Throttled (429, budget spent), unreachable, 5xx, timeout: retry after `retry_after_ms`.
+   * Holds the canary; never a failed check.
+   *
+   * @generated from enum value: ERROR_KIND_PROVIDER_UNAVAILABLE = 1;
+   */
+  PROVIDER_UNAVAILABLE = 1,
+
+  /**
+   * The check cannot be measured as configured: the backend rejected the query (400/422,
+   * Prometheus `bad_data`/`execution`, 401/403/404), a template that is missing or does not
+   * render, an injected variable, a method that does not fit the check, a malformed request.
+   * Waiting does not help: the decider pauses the canary at once.
+   *
+   * @generated from enum value: ERROR_KIND_CONFIGURATION = 2;
+   */
+  CONFIGURATION = 2,
+}
+
+/**
+ * Why an ERROR verdict is an error: whether waiting helps (the provider) or a person must act (the
+ * configuration). UNSPECIFIED (every verdict recorded before this field): held like a provider
+ * error, so old histories replay unchanged.
+ *
+ * @generated from enum aviary.analysis.v1.ErrorKind
+ */
+export declare type ErrorKindJson = "ERROR_KIND_UNSPECIFIED" | "ERROR_KIND_PROVIDER_UNAVAILABLE" | "ERROR_KIND_CONFIGURATION";
+
+/**
+ * Describes the enum aviary.analysis.v1.ErrorKind.
+ */
+export declare const ErrorKindSchema: GenEnum<ErrorKind, ErrorKindJson>;
 
 /**
  * Scheduling priority of a request when a provider's rate-limit budget is short.
