@@ -307,13 +307,7 @@ export class Engine implements Operations {
       const actor =
         fromCommand !== undefined ? this.actors.get(fromCommand) : this.activeActor(app);
       if (actor === undefined || actor.finished) return;
-      await this.decide(
-        app,
-        actor,
-        { type: 'Observe', data: { observation } },
-        observationId(actor, observation),
-        `agent:${cluster}`,
-      );
+      await this.observeIn(app, actor, observation);
     });
   }
 
@@ -549,13 +543,7 @@ export class Engine implements Operations {
     const active = this.activeActor(app);
     if (active !== undefined) {
       if (active.context.revisionId === revisionId) {
-        await this.decide(
-          app,
-          active,
-          { type: 'Observe', data: { observation } },
-          observationId(active, observation),
-          `agent:${cluster}`,
-        );
+        await this.observeIn(app, active, observation);
       } else if (!this.primaryRuns(cluster, app, revisionId)) {
         if (active.state.halted) {
           app.pending = { revisionId, cluster };
@@ -566,35 +554,43 @@ export class Engine implements Operations {
           return;
         }
         // Supersession: `loadOrCreate` stops the running release before the new one starts.
-        const created = await this.createRelease(app, revisionId, {
-          reason: 'revision-seen',
-          actor: ORCHESTRATOR_ACTOR,
-          cluster,
-        });
-        await this.decide(
-          app,
-          created,
-          { type: 'Observe', data: { observation } },
-          observationId(created, observation),
-          `agent:${cluster}`,
-        );
+        await this.releaseRevisionSeen(app, revisionId, cluster, observation);
       }
       return;
     }
     const latest = app.releases.at(-1);
     if (latest?.revisionId === revisionId) return;
     if (this.primaryRuns(cluster, app, revisionId)) return;
+    await this.releaseRevisionSeen(app, revisionId, cluster, observation);
+  }
+
+  /** Creates the release of a revision an agent saw, and decides that observation in it. */
+  private async releaseRevisionSeen(
+    app: AppState,
+    revisionId: string,
+    cluster: string,
+    observation: ObservationJson,
+  ): Promise<void> {
     const created = await this.createRelease(app, revisionId, {
       reason: 'revision-seen',
       actor: ORCHESTRATOR_ACTOR,
       cluster,
     });
+    await this.observeIn(app, created, observation);
+  }
+
+  /** Decides an agent's observation in a release (idempotent by the observation's id). */
+  private async observeIn(
+    app: AppState,
+    actor: ReleaseActor,
+    observation: ObservationJson,
+  ): Promise<void> {
     await this.decide(
       app,
-      created,
+      actor,
       { type: 'Observe', data: { observation } },
-      observationId(created, observation),
-      `agent:${cluster}`,
+      observationId(actor, observation),
+      `agent:${observation.cluster ?? ''}`,
     );
   }
 
@@ -725,13 +721,7 @@ export class Engine implements Operations {
         observation.revisionSeen.revision?.id !== actor.context.revisionId
       )
         continue;
-      await this.decide(
-        app,
-        actor,
-        { type: 'Observe', data: { observation } },
-        observationId(actor, observation),
-        `agent:${cluster}`,
-      );
+      await this.observeIn(app, actor, observation);
     }
   }
 
@@ -747,13 +737,7 @@ export class Engine implements Operations {
       if (actor === undefined || actor.state.canaries[cluster] !== undefined) continue;
       await this.enqueue(app, async () => {
         if (actor.finished || actor.state.canaries[cluster] !== undefined) return;
-        await this.decide(
-          app,
-          actor,
-          { type: 'Observe', data: { observation } },
-          observationId(actor, observation),
-          `agent:${cluster}`,
-        );
+        await this.observeIn(app, actor, observation);
         if (actor.state.canaries[cluster] !== undefined) {
           this.log.info(
             { application: app.key, releaseId: actor.releaseId, cluster },
@@ -811,13 +795,7 @@ export class Engine implements Operations {
         });
         const seen = this.fleet.get(fleetKey(pending.cluster, app))?.revisionSeen;
         if (seen !== undefined && seen.revisionSeen?.revision?.id === pending.revisionId) {
-          await this.decide(
-            app,
-            next,
-            { type: 'Observe', data: { observation: seen } },
-            observationId(next, seen),
-            `agent:${pending.cluster}`,
-          );
+          await this.observeIn(app, next, seen);
         }
       }).catch((error) =>
         this.log.error(
