@@ -187,6 +187,49 @@ describe('engine', { timeout: 90_000 }, () => {
     expect(replayed.ok).toBe(true);
   });
 
+  it('releases a revision seen while the Rollout was being applied (no lost bootstrap)', async () => {
+    // The agent's report arrives for an application not known yet: it is recorded on the
+    // cluster's stream. The Rollout is applied while that append is still in flight, so the
+    // apply's look at the revisions already seen finds nothing. The report must still release.
+    const base = await openPGliteEventStore();
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let held = false;
+    const append: EventStore['append'] = async (streamId, events, options) => {
+      if (streamId.startsWith('cluster-') && !held) {
+        held = true;
+        await gate;
+      }
+      return base.append(streamId, events, options);
+    };
+    const gated = new Proxy(base, {
+      get: (target, key) => {
+        if (key === 'append') return append;
+        const value = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const s = await system(gated);
+    const seen = s.engine.ingestObservation({
+      observationId: 'eu-1:revision:race',
+      cluster: 'eu-1',
+      observedAt: new Date().toISOString(),
+      revisionSeen: { workload, revision: { id: 'v1' } },
+    });
+    await expect.poll(() => held).toBe(true);
+    await s.engine.applySpec(spec(), alice);
+    open();
+    await seen;
+    await expect
+      .poll(() => s.engine.release('shop.podinfo.1')?.context.revisionId, { timeout: 10_000 })
+      .toBe('v1');
+    running.splice(running.indexOf(s), 1);
+    await s.stop();
+    await base.close();
+  });
+
   it('stops a faulty revision in the first wave: rolled back there, no traffic elsewhere, release failed', async () => {
     const s = await system();
     await s.engine.applySpec(spec(), alice);

@@ -287,14 +287,23 @@ export class Engine implements Operations {
       observation.revisionSeen !== undefined || observation.workloadReadiness !== undefined;
     const commandId = observation.commandResult?.commandId ?? observation.routesApplied?.commandId;
     const fromCommand = commandId ? releaseIdOfRequest(commandId) : undefined;
-    const app =
+    const appOf = () =>
       fromCommand !== undefined
         ? this.appOfRelease(fromCommand)
         : workload
           ? this.apps.get(this.targets.get(`${workload.namespace}/${workload.name}`) ?? '')
           : undefined;
+    const app = appOf();
     if (app === undefined) {
-      if (lasting) await this.recordForCluster(observation);
+      if (!lasting) return;
+      await this.recordForCluster(observation);
+      // A Rollout applied while this was being recorded looked for revisions already seen before
+      // this one was remembered: hand it over now (onRevisionSeen is idempotent), or its revision
+      // would wait for the agent's next report, which may never come.
+      const applied = appOf();
+      if (applied !== undefined && observation.revisionSeen !== undefined) {
+        await this.enqueue(applied, () => this.onRevisionSeen(applied, observation));
+      }
       return;
     }
     // Queued before any await: an application's observations are decided in arrival order.
