@@ -25,6 +25,7 @@ import {
   SpanKinds,
   subjectTemplate,
 } from '@aviary/messaging';
+import { isTracingEnabled } from '@aviary/platform';
 import type { AgentCommandJson, AnalysisRequestJson } from '@aviary/proto';
 
 const COMMAND_EVENTS = new Set([
@@ -61,38 +62,41 @@ export function outboxMessagesOf(
   for (const event of events) {
     if (COMMAND_EVENTS.has(event.type)) {
       const command = (event.data as { command?: AgentCommandJson }).command;
-      if (command?.commandId === undefined || command.cluster === undefined) continue;
-      const subject = commandSubject(command.cluster, namespace);
+      const commandId = command?.commandId;
+      const cluster = command?.cluster;
+      if (command === undefined || commandId === undefined || cluster === undefined) continue;
+      const subject = commandSubject(cluster, namespace);
       messages.push({
         id: event.id,
         subject,
         payload: encoder.encode(JSON.stringify(command)),
         headers: {
-          ...traced(headers, subject, event, {
-            'aviary.command.id': command.commandId,
+          ...traced(headers, subject, event, () => ({
+            'aviary.command.id': commandId,
             'aviary.command.action': actionOf(command),
             'aviary.release.id': command.releaseId ?? '',
-            'aviary.cluster': command.cluster,
-          }),
-          [OUTBOX_MSG_ID_HEADER]: command.commandId,
+            'aviary.cluster': cluster,
+          })),
+          [OUTBOX_MSG_ID_HEADER]: commandId,
         },
       });
     } else if (event.type === 'AnalysisRequested') {
       const request = (event.data as { request?: AnalysisRequestJson }).request;
-      if (request?.requestId === undefined) continue;
+      const requestId = request?.requestId;
+      if (request === undefined || requestId === undefined) continue;
       const subject = analysisRequestSubject(namespace);
       messages.push({
         id: event.id,
         subject,
         payload: encoder.encode(JSON.stringify(request)),
         headers: {
-          ...traced(headers, subject, event, {
-            'aviary.request.id': request.requestId,
+          ...traced(headers, subject, event, () => ({
+            'aviary.request.id': requestId,
             'aviary.release.id': request.releaseId ?? '',
             'aviary.cluster': request.cluster ?? '',
             'aviary.check': request.checkName ?? '',
-          }),
-          [OUTBOX_MSG_ID_HEADER]: request.requestId,
+          })),
+          [OUTBOX_MSG_ID_HEADER]: requestId,
         },
       });
     }
@@ -108,14 +112,17 @@ function traced(
   headers: Readonly<Record<string, string>>,
   subject: string,
   event: EffectEvent,
-  attributes: Readonly<Record<string, string>>,
+  attributes: () => Readonly<Record<string, string>>,
 ): Readonly<Record<string, string>> {
+  // Every decided message passes here: with tracing off, nothing is built (the span's name and
+  // attributes are made only for a span that will exist).
+  if (!isTracingEnabled()) return headers;
   return headersWithSpan(
     `create ${subjectTemplate(subject)}`,
     {
       kind: SpanKinds.Producer,
       attributes: messagingAttributes(subject, 'create', {
-        ...attributes,
+        ...attributes(),
         'aviary.event.id': event.id,
         'aviary.event.type': event.type,
       }),
