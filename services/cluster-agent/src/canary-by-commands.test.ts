@@ -13,23 +13,14 @@ import { REVISION_ANNOTATION } from './ownership.ts';
 import { computeRevision } from './revision.ts';
 import { createRouter } from './routers/create-router.ts';
 import type { TrafficRouterKind } from './routers/traffic-router.ts';
-import {
-  command,
-  createTrackedConfigs,
-  NS,
-  simulatedCluster,
-  sleep,
-  targetDeployment,
-} from './testing.ts';
+import { command, NS, simulatedTarget, sleep } from './testing.ts';
 
 let sim: KubeSim;
 let kube: KubeClient;
 const signal = new AbortController().signal;
 
 beforeEach(async () => {
-  ({ sim, kube } = await simulatedCluster());
-  await createTrackedConfigs(kube, signal);
-  await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
+  ({ sim, kube } = await simulatedTarget());
   // NGINX copies the user's apex Ingress.
   await kube.create(
     'Ingress',

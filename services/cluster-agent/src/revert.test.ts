@@ -12,23 +12,14 @@ import { REVISION_ANNOTATION } from './ownership.ts';
 import { deploymentReadiness } from './readiness.ts';
 import { PREVIOUS_TEMPLATE_ANNOTATION, savedPrimaryOf } from './revert.ts';
 import { computeRevision } from './revision.ts';
-import {
-  command,
-  createTrackedConfigs,
-  NS,
-  simulatedCluster,
-  sleep,
-  targetDeployment,
-} from './testing.ts';
+import { command, NS, simulatedTarget, sleep } from './testing.ts';
 
 let sim: KubeSim;
 let kube: KubeClient;
 const signal = new AbortController().signal;
 
 beforeEach(async () => {
-  ({ sim, kube } = await simulatedCluster());
-  await createTrackedConfigs(kube, signal);
-  await kube.create('Deployment', NS, targetDeployment('podinfo'), signal);
+  ({ sim, kube } = await simulatedTarget());
 });
 
 afterEach(async () => {

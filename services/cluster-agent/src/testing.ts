@@ -18,6 +18,19 @@ export async function simulatedCluster(): Promise<{
   return { sim, kube: createClientNodeKubeClient(kc), kc };
 }
 
+/** A simulated cluster holding the tracked configs and the target Deployment `name`. */
+export async function simulatedTarget(name = 'podinfo'): Promise<{
+  sim: KubeSim;
+  kube: KubeClient;
+  kc: KubeConfig;
+}> {
+  const cluster = await simulatedCluster();
+  const signal = new AbortController().signal;
+  await createTrackedConfigs(cluster.kube, signal);
+  await cluster.kube.create('Deployment', NS, targetDeployment(name), signal);
+  return cluster;
+}
+
 export function targetDeployment(name: string, image = 'podinfo:1'): V1Deployment {
   return {
     apiVersion: 'apps/v1',
